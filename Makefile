@@ -1,0 +1,42 @@
+# One-command set-up: `make test` and `make book` create .venv if missing, install the project from the
+# package registry (torch and torchvision resolved together), check that torch and torchvision import,
+# then test / build. Re-running is quick: installation is redone only when pyproject.toml changes.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PROFILE ?= cpu
+PYTEST_ARGS ?=
+TEST_PATHS ?= tests
+
+.PHONY: test book book-only clean-book lint env
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -c "import torch, torchvision; print('torch', torch.__version__, '| torchvision', torchvision.__version__)"
+	touch $@
+
+$(VENV)/.stamp-book: pyproject.toml $(VENV)/.stamp-dev
+	$(BIN)/python -m pip install -q -e '.[dev,book]'
+	touch $@
+
+env: $(VENV)/.stamp-dev
+
+# tests/ and every notebook template (nbmake) in one pytest run
+test: $(VENV)/.stamp-dev
+	$(BIN)/python -c "import torch, torchvision; torchvision.ops.nms(torch.zeros(1, 4), torch.zeros(1), 0.5)"
+	$(BIN)/python -m pytest $(TEST_PATHS) $(PYTEST_ARGS)
+
+lint: $(VENV)/.stamp-dev
+	$(BIN)/ruff check mixup_repro tests
+
+# The main job: execute every chapter template with the profile's parameters, then render the book.
+book: $(VENV)/.stamp-book
+	$(BIN)/python -m mixup_repro book --profile $(PROFILE)
+	@echo "Book built: file://$(CURDIR)/_build/html/index.html"
+
+clean-book:
+	rm -rf _build book/chapters/*.ipynb
