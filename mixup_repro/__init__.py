@@ -1,16 +1,43 @@
-"""mixup_repro: a reproduction of mixup (Zhang et al., ICLR 2018) and its label-smoothing extension."""
+"""mixup_repro: a reproduction of mixup (Zhang et al., ICLR 2018) and its label-smoothing extension.
 
-from .mixing import MixedBatch, Mixup, mix, mix_k, mixup_criterion, sample_dirichlet, sample_lambda, smooth_labels
+One public API: everything a user needs is importable from ``mixup_repro``.
+"""
 
 __version__ = "0.1.0"
 
+from .checkpoint import CheckpointError, Interrupted, load_checkpoint, save_checkpoint
+from .data import (
+                   DATASET_NAMES,
+                   Dataset,
+                   augment_batch,
+                   corrupt_labels,
+                   knn_partners,
+                   load_dataset,
+                   normalize,
+                   split_validation,
+                   subset_per_class,
+)
+from .metrics import calibration_counts, ece, error, nll, reliability_bins
+from .mixing import (
+                   MixedBatch,
+                   Mixup,
+                   mix,
+                   mix_k,
+                   mix_with,
+                   mixup_criterion,
+                   sample_dirichlet,
+                   sample_lambda,
+                   smooth_labels,
+)
+from .models import MODEL_NAMES, build_model, count_parameters
+from .results import atomic_write_json, load_results, read_result
+from .train import METHODS, RunResult, TrainConfig, evaluate, fgsm_error, fit, run_id
+
 __all__ = [
-    "MixedBatch",
-    "Mixup",
-    "mix",
-    "mix_k",
-    "mixup_criterion",
-    "sample_dirichlet",
-    "sample_lambda",
-    "smooth_labels",
+    "CheckpointError", "DATASET_NAMES", "Dataset", "Interrupted", "METHODS", "MODEL_NAMES", "MixedBatch", "Mixup",
+    "RunResult", "TrainConfig", "atomic_write_json", "augment_batch", "build_model", "calibration_counts",
+    "corrupt_labels", "count_parameters", "ece", "error", "evaluate", "fgsm_error", "fit", "knn_partners",
+    "load_checkpoint", "load_dataset", "load_results", "mix", "mix_k", "mix_with", "mixup_criterion", "nll",
+    "normalize", "read_result", "reliability_bins", "run_id", "sample_dirichlet", "sample_lambda",
+    "save_checkpoint", "smooth_labels", "split_validation", "subset_per_class",
 ]

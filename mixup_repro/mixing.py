@@ -21,7 +21,8 @@ dtype of ``x``, so bf16 inputs never round the labels.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -281,13 +282,23 @@ def _broadcast(w: Tensor, x: Tensor) -> Tensor:
     return w.reshape(-1, *([1] * (x.dim() - 1))) if w.dim() == 1 else w
 
 
-def _mix_pair(x: Tensor, probs: Tensor, lam: Tensor, index: Tensor, eps: float) -> MixedBatch:
-    """Unchecked formula (1) then (2). ``lam`` is float64, 0-d or (B,); ``probs`` (B, K)."""
+def mix_with(x: Tensor, x2: Tensor, probs: Tensor, probs2: Tensor, lam: Tensor, eps: float = 0.0
+             ) -> tuple[Tensor, Tensor]:
+    """Formula (1) then (2) for explicit partners ``x2`` / ``probs2``, without any validation.
+
+    The fast path the trainer uses after validating its data once: no host synchronisation, so it is
+    safe inside a CUDA training step. ``lam`` is a 0-d or (B,) tensor; ``probs`` (B, K) float targets.
+    """
     lx = _broadcast(lam, x)
-    inputs = lx * x + (1 - lx) * x[index]
+    inputs = lx * x + (1 - lx) * x2
     lt = lam.to(probs.dtype)
     lt = lt[:, None] if lt.dim() == 1 else lt
-    targets = _smooth(lt * probs + (1 - lt) * probs[index], eps)
+    return inputs, _smooth(lt * probs + (1 - lt) * probs2, eps)
+
+
+def _mix_pair(x: Tensor, probs: Tensor, lam: Tensor, index: Tensor, eps: float) -> MixedBatch:
+    """Unchecked formula (1) then (2) with in-batch partners ``index``."""
+    inputs, targets = mix_with(x, x[index], probs, probs[index], lam, eps)
     return MixedBatch(inputs, targets, lam, index)
 
 

@@ -1,0 +1,206 @@
+"""Results files: one JSON file per run, written atomically, with a schema validated on read.
+
+A results file has the top-level keys ``schema``, ``run_id``, ``config`` (every TrainConfig field),
+``curves`` (per-epoch lists), ``summary``, ``device``, ``versions``, ``git_commit``, ``started``,
+``finished`` and ``wall_s``. :func:`load_results` turns a folder of them into a DataFrame and skips,
+with a warning naming the file, anything that does not parse or validate, so a corrupt or truncated
+file never breaks a table or the book.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+SCHEMA = "mixup_repro.run/1"
+REQUIRED_KEYS = ("schema", "run_id", "config", "curves", "summary", "device", "versions", "git_commit",
+                 "started", "finished", "wall_s")
+CURVE_KEYS = ("epoch", "train_loss", "test_loss", "test_error", "test_ece")
+SUMMARY_KEYS = ("median_last10_error", "final_error", "best_error")
+
+__all__ = ["SCHEMA", "atomic_write_bytes", "atomic_write_json", "read_result", "load_results",
+           "validate_result", "versions", "git_commit", "device_name", "check_writable", "ResultsError"]
+
+
+class ResultsError(ValueError):
+    """A results file that does not parse or does not follow the schema."""
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: temp file in the same folder, flush + fsync, rename.
+
+    A crash at any moment leaves either the old file or the new one, never a half-written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return path
+
+
+def atomic_write_json(path, obj) -> Path:
+    """Serialize ``obj`` (strict JSON: NaN/inf become null) and write it atomically."""
+    return atomic_write_bytes(path, (json.dumps(_finite(obj), indent=1, allow_nan=False) + "\n").encode())
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if obj == obj and abs(obj) != float("inf") else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def check_writable(folder) -> Path:
+    """Create ``folder`` if needed and prove it is writable (and not full) by writing a small probe.
+
+    Raises ``OSError`` naming the folder, so a run fails before training, not after.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(folder / ".write-probe", b"x" * 65536)
+        (folder / ".write-probe").unlink()
+    except OSError as e:
+        raise OSError(f"--out folder {folder} is not writable: {e.strerror or e}") from None
+    return folder
+
+
+def validate_result(d, source="result") -> dict:
+    """Check a parsed results object against the schema; raise :class:`ResultsError` naming ``source``."""
+    if not isinstance(d, dict):
+        raise ResultsError(f"{source}: not a JSON object")
+    if d.get("schema") != SCHEMA:
+        raise ResultsError(f"{source}: schema {d.get('schema')!r}, expected {SCHEMA!r}")
+    missing = [k for k in REQUIRED_KEYS if k not in d]
+    if missing:
+        raise ResultsError(f"{source}: missing keys {missing}")
+    if not isinstance(d["config"], dict) or not {"dataset", "model", "method", "seed", "epochs"} <= set(d["config"]):
+        raise ResultsError(f"{source}: config lacks dataset/model/method/seed/epochs")
+    curves = d["curves"]
+    if not isinstance(curves, dict) or any(not isinstance(curves.get(k), list) for k in CURVE_KEYS):
+        raise ResultsError(f"{source}: curves must hold lists {list(CURVE_KEYS)}")
+    n = len(curves["epoch"])
+    if n != d["config"]["epochs"] or any(len(curves[k]) != n for k in CURVE_KEYS):
+        raise ResultsError(f"{source}: curves must have one entry per epoch ({d['config']['epochs']})")
+    if not isinstance(d["summary"], dict) or any(k not in d["summary"] for k in SUMMARY_KEYS):
+        raise ResultsError(f"{source}: summary lacks {list(SUMMARY_KEYS)}")
+    return d
+
+
+def read_result(path) -> dict:
+    """Read and validate one results file; raise :class:`ResultsError` naming the file otherwise."""
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ResultsError(f"{path}: unreadable results file ({e.__class__.__name__}: {e})") from None
+    return validate_result(d, str(path))
+
+
+def load_results(path, *, recursive: bool = True):
+    """Load every valid results file under ``path`` (a folder or one file) into a pandas DataFrame.
+
+    One row per run: every config field as a column (``dataset``, ``model``, ``method``, ``alpha``,
+    ``label_smoothing``, ``seed``, ...), then ``run_id``, the summary metrics, ``device``, ``git_commit``,
+    ``wall_s`` and ``path``. Files that do not parse or validate are skipped with a ``UserWarning``
+    naming the file. A missing folder gives an empty DataFrame.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted(path.rglob("*.json") if recursive else path.glob("*.json"))
+    else:
+        files = []
+    rows = []
+    for f in files:
+        if f.name.startswith("."):
+            continue
+        try:
+            d = read_result(f)
+        except ResultsError as e:
+            warnings.warn(f"skipping {e}", UserWarning, stacklevel=2)
+            continue
+        row = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d["config"].items()}
+        row["run_id"] = d["run_id"]
+        row.update({k: v for k, v in d["summary"].items() if not isinstance(v, (list, dict))})
+        row.update(device=d["device"], git_commit=d["git_commit"], wall_s=d["wall_s"], path=str(f))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Provenance
+# ----------------------------------------------------------------------------------------------------------
+def versions() -> dict:
+    """Versions of Python and of the packages that decide a run's numbers."""
+    import numpy
+    import torch
+    import torchvision
+
+    from . import __version__
+
+    v = {"python": platform.python_version(), "mixup_repro": __version__, "torch": torch.__version__,
+         "torchvision": torchvision.__version__, "numpy": numpy.__version__}
+    if torch.cuda.is_available():
+        v["cuda"] = torch.version.cuda
+        v["cudnn"] = torch.backends.cudnn.version()
+    return v
+
+
+def git_commit(cwd=None) -> str | None:
+    """The commit of the source tree (``+dirty`` when it has uncommitted changes), or None outside git."""
+    cwd = cwd or Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10)
+        return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def device_name(device) -> str:
+    """A readable device name: the GPU's name on CUDA, the CPU model and thread count on CPU."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu: {cpu} ({torch.get_num_threads()} threads)"

@@ -1,0 +1,626 @@
+"""Training under the paper's protocol: one :class:`TrainConfig`, one :func:`fit`, one results file.
+
+The defaults of :class:`TrainConfig` are the paper's CIFAR protocol (PreAct ResNet-18, SGD with momentum
+0.9, lr 0.1 divided by 10 at epochs 100 and 150 of 200, weight decay 1e-4 on all parameters, batch 128,
+α = 1). The data live on the training device as tensors; every epoch shuffles, augments (random crop
+with 4-pixel padding, horizontal flip) and normalises whole batches there, so the same loop is fast on a
+GPU: no DataLoader workers, no per-image transforms, no host synchronisation per step (losses and
+metrics accumulate on the device and are read once per epoch).
+
+Methods (``method``):
+
+==================  ==========================================================================================
+``erm``             plain cross-entropy on the labels
+``mixup``           formula (1): mixed inputs, mixed labels (α)
+``label_smoothing`` formula (2) on one-hot labels (ε)
+``mixup_ls``        mixup, then label smoothing of the mixed labels (α, ε) — the extension studied here
+``mix_inputs_only`` mixed inputs; each keeps the label of its larger-weight source (paper's ablation)
+``mix_inputs_ls``   ``mix_inputs_only`` plus label smoothing (ε) — the paper's "mix inputs + label smoothing"
+``manifold``        mix hidden representations after layer ``mix_layer`` and the labels (Verma et al. 2019)
+``gaussian_noise``  add N(0, σ²) noise (``noise_std``) to the normalised inputs
+==================  ==========================================================================================
+
+Partners (``pairing``): ``random`` (a permutation of the batch, as the official code; "RP"), ``knn`` (a
+partner drawn among the ``knn_k`` nearest training neighbours in input space, precomputed once and
+cached; "KNN"); ``same_class=True`` restricts partners to the sample's class ("SC" instead of "AC").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._checks import check_alpha, check_choice, check_eps, check_int, check_prob, check_real
+from .checkpoint import CheckpointError, Interrupted, StopSignal, load_checkpoint, save_checkpoint
+from .data import (
+    DATASET_NAMES,
+    augment_batch,
+    corrupt_labels,
+    knn_partners,
+    load_dataset,
+    normalize,
+    subset_per_class,
+)
+from .metrics import calibration_counts, ece_from_counts, reliability_bins
+from .mixing import mix_with, sample_lambda
+from .models import MODEL_NAMES, build_model
+from .results import SCHEMA, atomic_write_json, check_writable, device_name, git_commit, read_result, versions
+
+__all__ = ["METHODS", "TrainConfig", "RunResult", "fit", "run_id", "result_path", "evaluate", "fgsm_error"]
+
+METHODS = ("erm", "mixup", "label_smoothing", "mixup_ls", "mix_inputs_only", "mix_inputs_ls", "manifold",
+           "gaussian_noise")
+MIXING_METHODS = ("mixup", "mixup_ls", "mix_inputs_only", "mix_inputs_ls", "manifold")
+SMOOTHING_METHODS = ("label_smoothing", "mixup_ls", "mix_inputs_ls")
+# fields that say where or how loudly a run happens, not what it computes: left out of the run id
+RUNTIME_FIELDS = ("device", "data_dir", "checkpoint_every")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a run. The defaults are the paper's CIFAR-10 protocol.
+
+    ``milestones=None`` divides the learning rate by 10 at 50 % and 75 % of ``epochs`` (epochs 100 and
+    150 of 200, as the paper); give explicit epochs to override. ``subset`` keeps N training images per
+    class (``test_subset`` likewise for the evaluation set, for quick CPU-scale runs). ``label_noise`` replaces that fraction of the training labels by uniform random labels.
+    ``val_fraction`` holds out part of the training set and evaluates on it instead of the test set.
+    ``fgsm_eps`` lists FGSM perturbation sizes (in [0, 1] pixel units) evaluated on the final model.
+    """
+
+    dataset: str = "cifar10"
+    model: str = "preact_resnet18"
+    method: str = "mixup"
+    alpha: float = 1.0
+    label_smoothing: float = 0.0
+    pairing: str = "random"
+    same_class: bool = False
+    knn_k: int = 200
+    mix_prob: float = 1.0
+    mix_layer: int = 1
+    noise_std: float = 0.1
+    width: int = 64
+    dropout: float = 0.0
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    batch_size: int = 128
+    epochs: int = 200
+    milestones: tuple[int, ...] | None = None
+    lr_decay: float = 0.1
+    subset: int | None = None
+    test_subset: int | None = None
+    augment: bool = True
+    label_noise: float = 0.0
+    val_fraction: float = 0.0
+    fgsm_eps: tuple[float, ...] = ()
+    seed: int = 0
+    precision: str = "fp32"
+    channels_last: bool = False
+    device: str = "auto"
+    data_dir: str | None = None
+    checkpoint_every: int = 10
+
+    def __post_init__(self):
+        check_choice("dataset", self.dataset, DATASET_NAMES)
+        check_choice("model", self.model, MODEL_NAMES)
+        check_choice("method", self.method, METHODS)
+        check_alpha(self.alpha)
+        check_eps(self.label_smoothing)
+        if self.label_smoothing > 0 and self.method not in SMOOTHING_METHODS:
+            raise ValueError(f"label_smoothing = {self.label_smoothing} is only used by methods "
+                             f"{', '.join(SMOOTHING_METHODS)}; method {self.method!r} would ignore it")
+        check_choice("pairing", self.pairing, ("random", "knn"))
+        if self.method == "manifold" and (self.pairing != "random" or self.same_class):
+            raise ValueError("pairing must be 'random' (in-batch, all classes) for method 'manifold'")
+        check_int("knn_k", self.knn_k, low=1)
+        check_prob(self.mix_prob, "mix_prob")
+        check_int("mix_layer", self.mix_layer, low=0)
+        check_real("noise_std", self.noise_std, low=0.0)
+        check_int("width", self.width, low=1)
+        check_real("dropout", self.dropout, low=0.0, high=1.0, high_open=True)
+        check_choice("optimizer", self.optimizer, ("sgd", "adam"))
+        check_real("lr", self.lr, low=0.0, low_open=True)
+        check_real("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
+        check_real("weight_decay", self.weight_decay, low=0.0)
+        check_int("batch_size", self.batch_size, low=1)
+        check_int("epochs", self.epochs, low=1)
+        if self.milestones is not None:
+            object.__setattr__(self, "milestones", tuple(check_int("milestones", m, low=1) for m in self.milestones))
+        check_real("lr_decay", self.lr_decay, low=0.0, low_open=True, high=1.0)
+        if self.subset is not None:
+            check_int("subset", self.subset, low=1)
+        if self.test_subset is not None:
+            check_int("test_subset", self.test_subset, low=1)
+        check_prob(self.label_noise, "label_noise")
+        check_real("val_fraction", self.val_fraction, low=0.0, high=1.0, high_open=True)
+        object.__setattr__(self, "fgsm_eps", tuple(check_real("fgsm_eps", e, low=0.0, high=1.0)
+                                                   for e in self.fgsm_eps))
+        check_int("seed", self.seed, low=0)
+        check_choice("precision", self.precision, ("fp32", "bf16"))
+        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        check_int("checkpoint_every", self.checkpoint_every, low=0)
+
+    @property
+    def lr_milestones(self) -> tuple[int, ...]:
+        """The epochs after which the learning rate is multiplied by ``lr_decay``."""
+        if self.milestones is not None:
+            return self.milestones
+        return tuple(sorted({m for m in (self.epochs // 2, (3 * self.epochs) // 4) if m > 0}))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["milestones"] = list(self.milestones) if self.milestones is not None else None
+        d["fgsm_eps"] = list(self.fgsm_eps)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s): {', '.join(sorted(unknown))}")
+        d = dict(d)
+        if d.get("milestones") is not None:
+            d["milestones"] = tuple(d["milestones"])
+        if "fgsm_eps" in d:
+            d["fgsm_eps"] = tuple(d["fgsm_eps"])
+        return cls(**d)
+
+
+def run_id(config: TrainConfig) -> str:
+    """A readable, unique id derived from the config: equal configs (up to runtime fields) share it."""
+    semantic = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_FIELDS}
+    digest = hashlib.sha1(json.dumps(semantic, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{config.dataset}_{config.model}_{config.method}_s{config.seed}_{digest}"
+
+
+def result_path(config: TrainConfig, out) -> Path:
+    return Path(out) / f"{run_id(config)}.json"
+
+
+@dataclass
+class RunResult:
+    """What :func:`fit` returns: the config, its run id, per-epoch curves, the summary and the model."""
+
+    config: TrainConfig
+    run_id: str
+    curves: dict
+    summary: dict
+    model: nn.Module | None = None
+    path: Path | None = None
+    record: dict = field(default_factory=dict, repr=False)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Set-up helpers
+# ----------------------------------------------------------------------------------------------------------
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+def _prepare_data(cfg: TrainConfig, device: torch.device):
+    ds = load_dataset(cfg.dataset, cfg.data_dir)
+    if cfg.subset is not None:
+        ds = ds.select_train(subset_per_class(ds.y_train, cfg.subset, seed=cfg.seed))
+    if cfg.val_fraction > 0:
+        ds = ds.validation_split(cfg.val_fraction, seed=cfg.seed)
+    if cfg.test_subset is not None:
+        keep = subset_per_class(ds.y_test, cfg.test_subset, seed=cfg.seed)
+        ds = dataclasses.replace(ds, x_test=ds.x_test[keep], y_test=ds.y_test[keep])
+    clean = ds.y_train
+    corrupted = torch.zeros_like(clean, dtype=torch.bool)
+    if cfg.label_noise > 0:
+        noisy, corrupted = corrupt_labels(clean, cfg.label_noise, ds.num_classes, seed=cfg.seed)
+        ds = ds.with_train_labels(noisy)
+    return ds.to(device), clean.to(device), corrupted.to(device)
+
+
+def _model_for(cfg: TrainConfig, ds) -> nn.Module:
+    shape = ds.input_shape
+    if cfg.model == "mlp":
+        in_ch = math.prod(shape)
+    elif cfg.model == "gru":
+        in_ch = shape[-1]
+    else:
+        if ds.kind != "image":
+            raise ValueError(f"model {cfg.model!r} needs image data; dataset {cfg.dataset!r} is {ds.kind} "
+                             "(use model 'mlp')")
+        in_ch = ds.in_channels
+    kw = {"dropout": cfg.dropout}
+    if cfg.model == "preact_resnet18":
+        kw["width"] = cfg.width
+    model = build_model(cfg.model, ds.num_classes, in_ch, **kw)
+    if cfg.method == "manifold" and cfg.mix_layer >= model.num_mix_layers:
+        raise ValueError(f"mix_layer must be in [0, {model.num_mix_layers - 1}] for model {cfg.model!r}, "
+                         f"got {cfg.mix_layer}")
+    return model
+
+
+class _Inputs:
+    """Turns stored training/test tensors into model inputs on the device (augment, normalise)."""
+
+    def __init__(self, ds, cfg: TrainConfig):
+        self.image = ds.kind == "image"
+        self.augment = self.image and cfg.augment
+        self.flip = bool(ds.flip)
+        self.channels_last = cfg.channels_last and self.image
+        if self.image:
+            self.mean = torch.tensor(ds.mean, dtype=torch.float32, device=ds.device)
+            self.std = torch.tensor(ds.std, dtype=torch.float32, device=ds.device)
+
+    def __call__(self, x, generator=None, train=False):
+        if not self.image:
+            return x
+        if train and self.augment:
+            x = augment_batch(x, padding=4, flip=self.flip, generator=generator)
+        x = normalize(x, self.mean, self.std)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+class _Partners:
+    """Draws a partner (a training-set index) for each sample: same class and/or k-nearest neighbours."""
+
+    def __init__(self, ds, cfg: TrainConfig, cache_dir):
+        self.cfg = cfg
+        y = ds.y_train
+        self.knn = None
+        if cfg.pairing == "knn":
+            k = min(cfg.knn_k, ds.num_train - 1)
+            if cfg.same_class:  # neighbours within each class, mapped back to training-set indices
+                table = torch.empty(ds.num_train, 0, dtype=torch.long)
+                rows = []
+                for c in range(ds.num_classes):
+                    members = (y == c).nonzero().squeeze(1).cpu()
+                    kc = min(k, len(members) - 1)
+                    nn_c = knn_partners(ds.x_train[members.to(ds.device)].cpu(), kc, cache_dir=cache_dir)
+                    rows.append((members, members[nn_c]))
+                kmin = min(r[1].shape[1] for r in rows)
+                table = torch.empty(ds.num_train, kmin, dtype=torch.long)
+                for members, nbrs in rows:
+                    table[members] = nbrs[:, :kmin]
+                self.knn = table.to(ds.device)
+            else:
+                self.knn = knn_partners(ds.x_train.cpu(), k, cache_dir=cache_dir).to(ds.device)
+        elif cfg.same_class:
+            order = torch.argsort(y, stable=True)
+            counts = torch.bincount(y, minlength=ds.num_classes)
+            self.order, self.counts = order, counts
+            self.starts = torch.cumsum(counts, 0) - counts
+
+    def __call__(self, idx, y, generator):
+        if self.knn is not None:
+            j = torch.randint(0, self.knn.shape[1], (idx.shape[0],), generator=generator, device=idx.device)
+            return self.knn[idx, j]
+        u = torch.rand(idx.shape[0], generator=generator, device=idx.device)
+        pos = (u * self.counts[y]).long().clamp_max(self.counts[y] - 1)
+        return self.order[self.starts[y] + pos]
+
+
+def _generators(seed: int, device: torch.device) -> dict:
+    """Independent, seeded streams for data order, augmentation and mixing, on the training device."""
+    gens = {}
+    for i, name in enumerate(("order", "augment", "mix")):
+        g = torch.Generator(device=device)
+        g.manual_seed(seed * 1000 + 17 * (i + 1))
+        gens[name] = g
+    return gens
+
+
+def _autocast(cfg: TrainConfig, device: torch.device):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Evaluation
+# ----------------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def evaluate(model: nn.Module, x, y, inputs=None, *, batch_size: int = 1000, autocast=None) -> dict:
+    """Loss (NLL), error (%) and ECE of ``model`` on stored data ``x, y``; tensors stay on the device.
+
+    Returns 0-d tensors ``loss``, ``error``, ``ece`` and the (3, 15) ``counts`` of
+    :func:`mixup_repro.metrics.calibration_counts`; also ``pred`` (N,) predictions.
+    """
+    model.eval()
+    loss = torch.zeros((), dtype=torch.float64, device=x.device)
+    counts = torch.zeros(3, 15, dtype=torch.float64, device=x.device)
+    preds = []
+    for i in range(0, x.shape[0], batch_size):
+        xb, yb = x[i:i + batch_size], y[i:i + batch_size]
+        xb = inputs(xb) if inputs is not None else xb
+        with autocast if autocast is not None else torch.autocast(x.device.type, enabled=False):
+            logits = model(xb)
+        logits = logits.float()
+        loss += F.cross_entropy(logits, yb, reduction="sum").double()
+        probs = logits.softmax(1)
+        counts += calibration_counts(probs, yb)
+        preds.append(probs.argmax(1))
+    pred = torch.cat(preds)
+    n = x.shape[0]
+    return {"loss": loss / n, "error": (pred != y).double().mean() * 100, "ece": ece_from_counts(counts),
+            "counts": counts, "pred": pred}
+
+
+def fgsm_error(model: nn.Module, x_uint8, y, eps: float, inputs: _Inputs, *, batch_size: int = 500) -> float:
+    """Test error (%) under the fast gradient sign method with step ``eps`` in [0, 1] pixel units.
+
+    Images are perturbed in pixel space (x/255 ± eps, clipped to [0, 1]) and normalised afterwards, the
+    usual white-box FGSM of Goodfellow et al. (2015) as used in the paper's robustness section.
+    """
+    model.eval()
+    wrong = 0
+    for i in range(0, x_uint8.shape[0], batch_size):
+        xb, yb = x_uint8[i:i + batch_size], y[i:i + batch_size]
+        x01 = (xb.float() / 255).requires_grad_(True)
+        logits = model((x01 - inputs.mean.view(-1, 1, 1)) / inputs.std.view(-1, 1, 1))
+        grad, = torch.autograd.grad(F.cross_entropy(logits, yb), x01)
+        adv = (x01 + eps * grad.sign()).clamp(0, 1).detach()
+        with torch.no_grad():
+            pred = model((adv - inputs.mean.view(-1, 1, 1)) / inputs.std.view(-1, 1, 1)).argmax(1)
+        wrong += int((pred != yb).sum())
+    return 100.0 * wrong / x_uint8.shape[0]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The training loop
+# ----------------------------------------------------------------------------------------------------------
+def _loss(cfg, model, xb, yb, idx, num_classes, partners, ds, inputs, gens):
+    """One step's loss for ``cfg.method`` (a 0-d tensor; no host synchronisation)."""
+    method, eps = cfg.method, cfg.label_smoothing
+    if method in ("erm", "label_smoothing"):
+        return F.cross_entropy(model(xb), yb, label_smoothing=eps)
+    if method == "gaussian_noise":
+        noise = torch.randn(xb.shape, generator=gens["mix"], device=xb.device, dtype=xb.dtype)
+        return F.cross_entropy(model(xb + cfg.noise_std * noise), yb)
+    b = xb.shape[0]
+    lam = sample_lambda(cfg.alpha, (), gens["mix"]).to(xb.device)
+    if cfg.mix_prob < 1.0:
+        coin = torch.rand((), dtype=torch.float64, generator=gens["mix"], device=xb.device)
+        lam = torch.where(coin < cfg.mix_prob, lam, torch.ones_like(lam))
+    if partners is None:  # in-batch random pairing (the official code)
+        index = torch.randperm(b, generator=gens["mix"], device=xb.device)
+        x2, y2 = xb[index], yb[index]
+    else:
+        pid = partners(idx, yb, gens["mix"])
+        x2, y2 = inputs(ds.x_train[pid], gens["augment"], train=True), ds.y_train[pid]
+    if method in ("mix_inputs_only", "mix_inputs_ls"):
+        xm = _mix_inputs(xb, x2, lam)
+        label = torch.where(lam >= 0.5, yb, y2)  # the label of the larger-weight source
+        return F.cross_entropy(model(xm), label, label_smoothing=eps)
+    probs = F.one_hot(yb, num_classes).float()
+    probs2 = F.one_hot(y2, num_classes).float()
+    if method == "manifold":
+        _, targets = mix_with(probs, probs2, probs, probs2, lam, 0.0)
+        logits = model(xb, mix_layer=cfg.mix_layer, mix_fn=lambda h: _mix_inputs(h, h[index], lam))
+        return F.cross_entropy(logits, targets)
+    xm, targets = mix_with(xb, x2, probs, probs2, lam, eps)
+    return F.cross_entropy(model(xm), targets)
+
+
+def _mix_inputs(x, x2, lam):
+    lx = lam.to(x.dtype)
+    return lx * x + (1 - lx) * x2
+
+
+def _epoch_order(cfg, n, gens, device):
+    return torch.randperm(n, generator=gens["order"], device=device)
+
+
+def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = True, quiet: bool = False,
+        keep_model: bool = True, save_model: bool = False) -> RunResult:
+    """Train one run and (with ``out``) write its results file atomically.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run.
+    out : path, optional
+        Folder for the results file ``<run_id>.json`` and checkpoints (``out/checkpoints``). When the
+        results file already exists the run is not redone (the stored result is returned, without a
+        model) unless ``force``.
+    resume : bool
+        Continue from ``out/checkpoints/<run_id>.pt`` when it exists (written every
+        ``config.checkpoint_every`` epochs and on SIGTERM / SIGINT).
+    quiet : bool
+        No progress bar.
+    keep_model : bool
+        Return the trained model in :attr:`RunResult.model`.
+    save_model : bool
+        Also write the final weights to ``out/models/<run_id>.pt`` (a plain state dict, atomically).
+
+    Raises
+    ------
+    Interrupted
+        On SIGTERM / SIGINT: the current step finishes, a checkpoint is written, no results file.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    cfg = config
+    rid = run_id(cfg)
+    path = ckpt_path = None
+    if out is not None:
+        out = check_writable(out)
+        path = out / f"{rid}.json"
+        ckpt_path = out / "checkpoints" / f"{rid}.pt"
+        if path.exists() and not force:
+            rec = read_result(path)
+            return RunResult(cfg, rid, rec["curves"], rec["summary"], None, path, rec)
+        if force or not resume:
+            ckpt_path.unlink(missing_ok=True)
+
+    device = _resolve_device(cfg.device)
+    ds, clean_y, corrupted = _prepare_data(cfg, device)
+    torch.manual_seed(cfg.seed)
+    model = _model_for(cfg, ds).to(device)
+    if cfg.channels_last and ds.kind == "image":
+        model = model.to(memory_format=torch.channels_last)
+    inputs = _Inputs(ds, cfg)
+    cache = Path(cfg.data_dir) / "knn" if cfg.data_dir else None
+    needs_partners = cfg.method in MIXING_METHODS and cfg.method != "manifold" and \
+        (cfg.pairing == "knn" or cfg.same_class)
+    partners = _Partners(ds, cfg, cache) if needs_partners else None
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.lr_milestones), gamma=cfg.lr_decay)
+    gens = _generators(cfg.seed, device)
+    autocast = _autocast(cfg, device)
+    curve_keys = ["epoch", "train_loss", "test_loss", "test_error", "test_ece", "lr"]
+    if cfg.label_noise > 0:
+        curve_keys += ["train_error_noisy_labels", "train_error_clean_labels"]
+    curves = {k: [] for k in curve_keys}
+    n, bs = ds.num_train, cfg.batch_size
+    steps = -(-n // bs)
+    start_epoch, start_step, order = 0, 0, None
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    wall_before, started = 0.0, datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+    if ckpt_path is not None and ckpt_path.exists():
+        st = load_checkpoint(ckpt_path, map_location=device)
+        if st.get("run_id") != rid:
+            raise CheckpointError(f"refusing checkpoint {ckpt_path}: it belongs to run {st.get('run_id')!r}")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        sched.load_state_dict(st["scheduler"])
+        for name, g in gens.items():
+            g.set_state(st["generators"][name].cpu())
+        torch.set_rng_state(st["torch_rng"].cpu())
+        if device.type == "cuda" and "cuda_rng" in st:
+            torch.cuda.set_rng_state(st["cuda_rng"].cpu(), device)
+        curves = {k: list(v) for k, v in st["curves"].items()}
+        start_epoch, start_step = st["epoch"], st["step"]
+        order = st["order"].to(device) if st["step"] > 0 else None
+        loss_sum = st["loss_sum"].to(device)
+        wall_before, started = st["wall_s"], st["started"]
+
+    def checkpoint(epoch, step, order, loss_sum, t0):
+        if ckpt_path is None:
+            return None
+        state = {
+            "run_id": rid, "config": cfg.to_dict(), "epoch": epoch, "step": step,
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            "generators": {k: g.get_state() for k, g in gens.items()}, "torch_rng": torch.get_rng_state(),
+            "order": order.cpu() if order is not None else torch.zeros(0, dtype=torch.long),
+            "loss_sum": loss_sum.cpu(), "curves": curves, "wall_s": wall_before + time.perf_counter() - t0,
+            "started": started,
+        }
+        if device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(device)
+        return save_checkpoint(ckpt_path, state)
+
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.epochs, initial=start_epoch, desc=rid, unit="epoch", disable=quiet, leave=False,
+               dynamic_ncols=True)
+    with StopSignal() as stop:
+        for epoch in range(start_epoch, cfg.epochs):
+            model.train()
+            if order is None:
+                order = _epoch_order(cfg, n, gens, device)
+            for step in range(start_step, steps):
+                idx = order[step * bs:(step + 1) * bs]
+                xb = inputs(ds.x_train[idx], gens["augment"], train=True)
+                yb = ds.y_train[idx]
+                with autocast:
+                    loss = _loss(cfg, model, xb, yb, idx, ds.num_classes, partners, ds, inputs, gens)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                loss_sum += loss.detach().double() * idx.shape[0]
+                if stop.received:
+                    written = checkpoint(epoch, step + 1, order, loss_sum, t0)
+                    bar.close()
+                    raise Interrupted(stop.received, written, epoch, step + 1)
+            start_step = 0
+            train_loss = loss_sum / n
+            loss_sum = torch.zeros_like(loss_sum)
+            order = None
+            lr = opt.param_groups[0]["lr"]
+            sched.step()
+            ev = evaluate(model, ds.x_test, ds.y_test, inputs, autocast=autocast)
+            row = [train_loss, ev["loss"], ev["error"], ev["ece"]]
+            if cfg.label_noise > 0:
+                pred = evaluate(model, ds.x_train, ds.y_train, inputs, autocast=autocast)["pred"]
+                wrong = pred != ds.y_train
+                row += [wrong[corrupted].double().mean() * 100 if bool(corrupted.any()) else torch.tensor(0.0),
+                        (pred != clean_y)[~corrupted].double().mean() * 100]
+            vals = torch.stack([v.double().cpu() for v in row]).tolist()  # the one host sync per epoch
+            curves["epoch"].append(epoch + 1)
+            curves["lr"].append(lr)
+            for k, v in zip([k for k in curve_keys if k not in ("epoch", "lr")], vals):
+                curves[k].append(v)
+            bar.set_postfix(loss=f"{vals[0]:.3f}", err=f"{vals[2]:.2f}%")
+            bar.update(1)
+            if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0 and epoch + 1 < cfg.epochs:
+                checkpoint(epoch + 1, 0, None, loss_sum, t0)
+            if stop.received:
+                written = checkpoint(epoch + 1, 0, None, loss_sum, t0)
+                bar.close()
+                raise Interrupted(stop.received, written, epoch + 1, 0)
+    bar.close()
+
+    errs = curves["test_error"]
+    summary = {
+        "median_last10_error": statistics.median(errs[-10:]),
+        "final_error": errs[-1],
+        "best_error": min(errs),
+        "final_nll": curves["test_loss"][-1],
+        "final_ece": curves["test_ece"][-1],
+        "final_train_loss": curves["train_loss"][-1],
+        "evaluated_on": "validation" if cfg.val_fraction > 0 else "test",
+        "num_train": n,
+        "num_eval": ds.num_test,
+    }
+    ev = evaluate(model, ds.x_test, ds.y_test, inputs, autocast=autocast)
+    probs_counts = ev["counts"]
+    summary["reliability"] = _reliability_from_counts(probs_counts)
+    for eps in cfg.fgsm_eps:
+        if ds.kind != "image":
+            raise ValueError("fgsm_eps needs image data")
+        summary[f"fgsm_error_{eps:g}"] = fgsm_error(model, ds.x_test, ds.y_test, eps, inputs)
+    wall = wall_before + time.perf_counter() - t0
+    record = {
+        "schema": SCHEMA, "run_id": rid, "config": cfg.to_dict(), "curves": curves, "summary": summary,
+        "device": device_name(device), "versions": versions(), "git_commit": git_commit(),
+        "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_s": round(wall, 3), "threads": torch.get_num_threads(), "host": os.uname().nodename,
+    }
+    if path is not None:
+        if save_model:
+            save_checkpoint(out / "models" / f"{rid}.pt", {"run_id": rid, "model": model.state_dict()})
+        atomic_write_json(path, record)
+        ckpt_path.unlink(missing_ok=True)
+    model.eval()
+    return RunResult(cfg, rid, curves, summary, model if keep_model else None, path, record)
+
+
+def _reliability_from_counts(counts) -> dict:
+    c = counts.cpu()
+    n = c[0]
+    safe = n.clamp_min(1)
+    return {"bin_count": n.long().tolist(),
+            "bin_confidence": [float(v) if m > 0 else None for v, m in zip(c[1] / safe, n)],
+            "bin_accuracy": [float(v) if m > 0 else None for v, m in zip(c[2] / safe, n)]}
+
+
+_ = reliability_bins  # re-exported helper used by plots; keeps the import explicit
