@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ._checks import check_int
 
-__all__ = ["error", "nll", "ece", "reliability_bins", "calibration_counts", "ece_from_counts"]
+__all__ = ["error", "nll", "ece", "reliability_bins", "calibration_counts", "ece_from_counts", "reliability_from_counts"]
 
 
 def _check_probs(probs: Tensor, labels: Tensor) -> None:
@@ -73,18 +73,25 @@ def reliability_bins(probs: Tensor, labels: Tensor, n_bins: int = 15) -> dict:
     """The data of a reliability diagram: per bin its edges, mean confidence, accuracy and count.
 
     Returns a dict of lists (``bin_lower``, ``bin_upper``, ``bin_confidence``, ``bin_accuracy``,
-    ``bin_count``) plus ``ece``; empty bins have confidence and accuracy ``nan``.
+    ``bin_count``) plus ``ece``; empty bins have confidence and accuracy ``None``.
     """
-    counts = calibration_counts(probs, labels, n_bins).cpu()
+    return reliability_from_counts(calibration_counts(probs, labels, n_bins))
+
+
+def reliability_from_counts(counts: Tensor) -> dict:
+    """:func:`reliability_bins` from accumulated :func:`calibration_counts` (JSON-ready; empty bins None)."""
+    counts = counts.detach().double().cpu()
     n = counts[0]
+    n_bins = n.shape[0]
     safe = n.clamp_min(1.0)
-    nan = torch.full_like(n, float("nan"))
     edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64)
+    conf, acc = (counts[1] / safe).tolist(), (counts[2] / safe).tolist()
+    filled = (n > 0).tolist()
     return {
         "bin_lower": edges[:-1].tolist(),
         "bin_upper": edges[1:].tolist(),
-        "bin_confidence": torch.where(n > 0, counts[1] / safe, nan).tolist(),
-        "bin_accuracy": torch.where(n > 0, counts[2] / safe, nan).tolist(),
+        "bin_confidence": [c if f else None for c, f in zip(conf, filled)],
+        "bin_accuracy": [a if f else None for a, f in zip(acc, filled)],
         "bin_count": n.long().tolist(),
         "ece": float(ece_from_counts(counts)),
     }

@@ -53,7 +53,7 @@ from .data import (
     normalize,
     subset_per_class,
 )
-from .metrics import calibration_counts, ece_from_counts, reliability_bins
+from .metrics import calibration_counts, ece_from_counts, reliability_from_counts
 from .mixing import mix_with, sample_lambda
 from .models import MODEL_NAMES, build_model
 from .results import SCHEMA, atomic_write_json, check_writable, device_name, git_commit, read_result, versions
@@ -221,11 +221,11 @@ def _prepare_data(cfg: TrainConfig, device: torch.device):
     ds = load_dataset(cfg.dataset, cfg.data_dir)
     if cfg.subset is not None:
         ds = ds.select_train(subset_per_class(ds.y_train, cfg.subset, seed=cfg.seed))
-    if cfg.val_fraction > 0:
-        ds = ds.validation_split(cfg.val_fraction, seed=cfg.seed)
     if cfg.test_subset is not None:
         keep = subset_per_class(ds.y_test, cfg.test_subset, seed=cfg.seed)
         ds = dataclasses.replace(ds, x_test=ds.x_test[keep], y_test=ds.y_test[keep])
+    if cfg.val_fraction > 0:  # the held-out part of the training set replaces the test set
+        ds = ds.validation_split(cfg.val_fraction, seed=cfg.seed)
     clean = ds.y_train
     corrupted = torch.zeros_like(clean, dtype=torch.bool)
     if cfg.label_noise > 0:
@@ -577,8 +577,22 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
                 written = checkpoint(epoch + 1, 0, None, loss_sum, t0)
                 bar.close()
                 raise Interrupted(stop.received, written, epoch + 1, 0)
-    bar.close()
+        bar.close()
+        record = _finish(cfg, rid, model, ds, inputs, autocast, curves, device, started, wall_before, t0)
+        if stop.received:  # stopped while finishing: keep the finished training, write no results
+            written = checkpoint(cfg.epochs, 0, None, loss_sum, t0)
+            raise Interrupted(stop.received, written, cfg.epochs, 0)
+        if path is not None:
+            if save_model:
+                save_checkpoint(out / "models" / f"{rid}.pt", {"run_id": rid, "model": model.state_dict()})
+            atomic_write_json(path, record)
+            ckpt_path.unlink(missing_ok=True)
+    model.eval()
+    return RunResult(cfg, rid, curves, record["summary"], model if keep_model else None, path, record)
 
+
+def _finish(cfg, rid, model, ds, inputs, autocast, curves, device, started, wall_before, t0) -> dict:
+    """Summary statistics, final-model extras (reliability bins, FGSM) and provenance of a finished run."""
     errs = curves["test_error"]
     summary = {
         "median_last10_error": statistics.median(errs[-10:]),
@@ -588,12 +602,11 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
         "final_ece": curves["test_ece"][-1],
         "final_train_loss": curves["train_loss"][-1],
         "evaluated_on": "validation" if cfg.val_fraction > 0 else "test",
-        "num_train": n,
+        "num_train": ds.num_train,
         "num_eval": ds.num_test,
     }
-    ev = evaluate(model, ds.x_test, ds.y_test, inputs, autocast=autocast)
-    probs_counts = ev["counts"]
-    summary["reliability"] = _reliability_from_counts(probs_counts)
+    counts = evaluate(model, ds.x_test, ds.y_test, inputs, autocast=autocast)["counts"]
+    summary["reliability"] = reliability_from_counts(counts)
     for eps in cfg.fgsm_eps:
         if ds.kind != "image":
             raise ValueError("fgsm_eps needs image data")
@@ -605,22 +618,4 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
         "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_s": round(wall, 3), "threads": torch.get_num_threads(), "host": os.uname().nodename,
     }
-    if path is not None:
-        if save_model:
-            save_checkpoint(out / "models" / f"{rid}.pt", {"run_id": rid, "model": model.state_dict()})
-        atomic_write_json(path, record)
-        ckpt_path.unlink(missing_ok=True)
-    model.eval()
-    return RunResult(cfg, rid, curves, summary, model if keep_model else None, path, record)
-
-
-def _reliability_from_counts(counts) -> dict:
-    c = counts.cpu()
-    n = c[0]
-    safe = n.clamp_min(1)
-    return {"bin_count": n.long().tolist(),
-            "bin_confidence": [float(v) if m > 0 else None for v, m in zip(c[1] / safe, n)],
-            "bin_accuracy": [float(v) if m > 0 else None for v, m in zip(c[2] / safe, n)]}
-
-
-_ = reliability_bins  # re-exported helper used by plots; keeps the import explicit
+    return record

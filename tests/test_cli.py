@@ -1,0 +1,64 @@
+"""The command line: a run end to end, --help, and every error path (one line, exit 2, nothing written)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from mixup_repro.cli import main
+
+
+def test_train_writes_one_results_file(tmp_path, capsys):
+    out = tmp_path / "res"
+    rc = main(["train", "--dataset", "two-moons", "--model", "mlp", "--optimizer", "adam", "--lr", "0.01",
+               "--method", "mixup_ls", "--alpha", "1", "--label-smoothing", "0.1", "--epochs", "3", "--seed", "0",
+               "--device", "cpu", "--out", str(out), "--quiet"])
+    assert rc == 0
+    files = list(out.glob("*.json"))
+    assert len(files) == 1
+    rec = json.loads(files[0].read_text())
+    assert rec["config"]["method"] == "mixup_ls" and rec["config"]["epochs"] == 3
+    assert "final error" in capsys.readouterr().out
+
+
+def test_help_lists_every_option_with_default():
+    r = subprocess.run([sys.executable, "-m", "mixup_repro", "train", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0
+    for opt in ("--dataset", "--method", "--alpha", "--label-smoothing", "--epochs", "--seed", "--out",
+                "--no-augment", "--subset", "--checkpoint-every", "--no-resume", "--force"):
+        assert opt in r.stdout
+    assert "(default: 200)" in r.stdout and "(default: 0.1)" in r.stdout
+
+
+def test_console_script_installed():
+    exe = shutil.which("mixup-repro", path=str(__import__("pathlib").Path(sys.executable).parent))
+    assert exe is not None
+    r = subprocess.run([exe, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "train" in r.stdout
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet'"),
+    (["--model", "vit"], "argument --model: invalid choice"),
+    (["--method", "cutmix"], "argument --method: invalid choice"),
+    (["--alpha", "-1"], "--alpha: alpha must be in [0, inf), got -1.0"),
+    (["--alpha", "nan"], "--alpha: alpha must be a finite number"),
+    (["--method", "mixup_ls", "--label-smoothing", "1.0"], "--label-smoothing: label_smoothing must be in [0, 1)"),
+    (["--method", "label_smoothing", "--label-smoothing", "-0.1"], "--label-smoothing: label_smoothing must be in"),
+    (["--epochs", "0"], "--epochs: epochs must be >= 1, got 0"),
+    (["--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
+    (["--data-dir", "/nonexistent/folder"], "--data-dir: data_dir '/nonexistent/folder' is not a readable folder"),
+])
+def test_bad_values_one_line_exit_2_nothing_written(tmp_path, argv, needle):
+    out = tmp_path / "never"
+    r = subprocess.run([sys.executable, "-m", "mixup_repro", "train", *argv, "--out", str(out), "--quiet"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    assert not out.exists()

@@ -1,0 +1,138 @@
+"""Nothing lost: kill-and-resume bit for bit, safe checkpoint loading, atomic results, corrupt files."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from mixup_repro import CheckpointError, TrainConfig, fit, load_checkpoint, load_results, run_id
+from mixup_repro.results import atomic_write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["--dataset", "fashion-mnist", "--width", "4", "--subset", "100", "--test-subset", "10", "--batch-size", "16",
+        "--epochs", "4", "--method", "mixup_ls", "--label-smoothing", "0.1", "--dropout", "0.2",
+        "--checkpoint-every", "1", "--device", "cpu", "--quiet", "--save-model"]
+ENV = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+
+
+def _train(out, *extra, wait=True):
+    cmd = [sys.executable, "-m", "mixup_repro", "train", *ARGS, "--out", str(out), *extra]
+    proc = subprocess.Popen(cmd, env=ENV, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if wait:
+        out_, err = proc.communicate(timeout=300)
+        return proc.returncode, out_, err
+    return proc
+
+
+def test_sigterm_at_a_random_moment_then_resume_is_bit_identical(tmp_path):
+    ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
+    rc, _, err = _train(ref_dir)
+    assert rc == 0, err
+    rng = random.Random(int(time.time()))
+    interrupted = 0
+    for _attempt in range(6):  # SIGTERM at a random moment during training (after start-up)
+        proc = _train(run_dir, wait=False)
+        ckpts = run_dir / "checkpoints"
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None and not any(ckpts.glob("*.pt")):
+            time.sleep(0.05)  # the first checkpoint (end of epoch 1) proves training is under way
+        time.sleep(rng.uniform(0.0, 2.0))  # epochs 2-4 take about 3 s here
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        if list(run_dir.glob("*.json")):  # finished before the signal arrived: start over
+            shutil.rmtree(run_dir)
+            continue
+        assert proc.returncode == 128 + signal.SIGTERM, err
+        assert "interrupted by SIGTERM" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+        assert not list(run_dir.glob("*.json"))  # an interrupted run writes no results file
+        interrupted += 1
+        break
+    assert interrupted == 1
+    rc, _, err = _train(run_dir)  # resumes automatically from the checkpoint
+    assert rc == 0, err
+    ref = json.loads(next(ref_dir.glob("*.json")).read_text())
+    got = json.loads(next(run_dir.glob("*.json")).read_text())
+    assert got["curves"] == ref["curves"]
+    wa = load_checkpoint(next((ref_dir / "models").glob("*.pt")))["model"]
+    wb = load_checkpoint(next((run_dir / "models").glob("*.pt")))["model"]
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not list((run_dir / "checkpoints").glob("*"))  # the checkpoint is gone once the run is done
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, (f"touch {MARKER}",))
+
+
+MARKER = Path("/tmp/mixup_repro_evil_marker")
+
+
+def test_checkpoint_with_code_is_refused_and_never_runs(tmp_path):
+    MARKER.unlink(missing_ok=True)
+    cfg = TrainConfig(dataset="two-moons", model="mlp", epochs=1, device="cpu")
+    bad = tmp_path / "checkpoints" / f"{run_id(cfg)}.pt"
+    bad.parent.mkdir(parents=True)
+    torch.save({"format": "mixup_repro.checkpoint/1", "run_id": run_id(cfg), "model": _Evil()}, bad)
+    with pytest.raises(CheckpointError, match=rf"refusing checkpoint {bad}"):
+        load_checkpoint(bad)
+    with pytest.raises(CheckpointError, match=r"refusing checkpoint"):
+        fit(cfg, tmp_path, quiet=True)  # automatic resume refuses it too
+    assert not MARKER.exists()
+    assert not list(tmp_path.glob("*.json"))
+
+
+def test_foreign_or_truncated_checkpoint_is_refused(tmp_path):
+    p = tmp_path / "x.pt"
+    torch.save({"weights": torch.ones(2)}, p)
+    with pytest.raises(CheckpointError, match=r"not a mixup_repro checkpoint"):
+        load_checkpoint(p)
+    p.write_bytes(p.read_bytes()[:20])
+    with pytest.raises(CheckpointError, match=r"cannot be loaded safely"):
+        load_checkpoint(p)
+
+
+def test_load_results_skips_corrupt_files_with_a_warning(tmp_path):
+    cfg = TrainConfig(dataset="two-moons", model="mlp", optimizer="adam", lr=0.01, epochs=2, device="cpu")
+    res = fit(cfg, tmp_path, quiet=True)
+    good = res.path.read_text()
+    (tmp_path / "truncated.json").write_text(good[: len(good) // 2])
+    (tmp_path / "wrong_schema.json").write_text(json.dumps({"schema": "other/9"}))
+    atomic_write_json(tmp_path / "short_curves.json", json.loads(good) | {"curves": {"epoch": [1]}})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = load_results(tmp_path)
+    msgs = [str(w.message) for w in caught]
+    assert len(df) == 1 and df.loc[0, "method"] == "mixup" and df.loc[0, "run_id"] == res.run_id
+    assert {"dataset", "model", "alpha", "label_smoothing", "seed", "median_last10_error", "final_ece"} <= set(df)
+    for name in ("truncated.json", "wrong_schema.json", "short_curves.json"):
+        assert any(name in m for m in msgs), (name, msgs)
+    assert load_results(tmp_path / "missing").empty
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    p = tmp_path / "r.json"
+    atomic_write_json(p, {"a": 1})
+    with pytest.raises(TypeError):
+        atomic_write_json(p, {"a": object()})
+    assert json.loads(p.read_text()) == {"a": 1}
+    assert [f.name for f in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_unwritable_out_is_reported_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    t0 = time.perf_counter()
+    with pytest.raises(OSError, match=r"--out folder .* is not writable"):
+        fit(TrainConfig(dataset="two-moons", model="mlp", epochs=50, device="cpu"), blocker / "sub", quiet=True)
+    assert time.perf_counter() - t0 < 5

@@ -1,0 +1,121 @@
+"""The training engine on real data (Fashion-MNIST subsets, 2-D points), CPU scale."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from mixup_repro import METHODS, TrainConfig, fit, read_result, run_id
+from mixup_repro.results import CURVE_KEYS, REQUIRED_KEYS
+
+TINY = dict(dataset="fashion-mnist", width=4, subset=10, test_subset=10, batch_size=32, epochs=1, device="cpu")
+
+
+def test_fit_fashion_mnist_learns_and_writes_results(tmp_path):
+    cfg = TrainConfig(dataset="fashion-mnist", width=16, subset=100, test_subset=100, batch_size=64, lr=0.05,
+                      method="mixup_ls", alpha=1.0, label_smoothing=0.1, epochs=2, seed=0, device="cpu")
+    res = fit(cfg, tmp_path, quiet=True)
+    # chance is 90 % error; two epochs on 1000 images already do far better
+    assert res.summary["final_error"] < 70.0
+    rec = read_result(res.path)
+    assert set(REQUIRED_KEYS) <= set(rec)
+    assert rec["config"]["method"] == "mixup_ls" and rec["config"]["label_smoothing"] == 0.1
+    assert all(len(rec["curves"][k]) == 2 for k in CURVE_KEYS)
+    assert rec["curves"]["epoch"] == [1, 2]
+    assert rec["summary"]["median_last10_error"] == pytest.approx(sorted(rec["curves"]["test_error"])[0] / 2
+                                                                    + sorted(rec["curves"]["test_error"])[1] / 2)
+    assert rec["device"].startswith("cpu") and rec["versions"]["torch"] == torch.__version__
+    assert rec["run_id"] == run_id(cfg) == res.path.stem
+    assert rec["wall_s"] > 0 and rec["finished"] >= rec["started"]
+    assert sum(rec["summary"]["reliability"]["bin_count"]) == 1000
+    assert not list(tmp_path.glob("*.tmp")) and not list((tmp_path / "checkpoints").glob("*"))
+    # re-running a finished config is a no-op: the stored result comes back, the file is untouched
+    mtime = res.path.stat().st_mtime_ns
+    again = fit(cfg, tmp_path, quiet=True)
+    assert again.model is None and again.curves == rec["curves"] and res.path.stat().st_mtime_ns == mtime
+
+
+def test_same_seed_bit_identical_and_other_seed_differs():
+    cfg = TrainConfig(**TINY | dict(epochs=2, method="mixup"))
+    a, b = fit(cfg, quiet=True), fit(cfg, quiet=True)
+    assert a.curves == b.curves
+    for (ka, va), (_, vb) in zip(a.model.state_dict().items(), b.model.state_dict().items()):
+        assert torch.equal(va, vb), ka
+    c = fit(TrainConfig(**TINY | dict(epochs=2, method="mixup", seed=1)), quiet=True)
+    assert c.curves["train_loss"] != a.curves["train_loss"]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_trains(method):
+    kw = dict(method=method)
+    if method in ("label_smoothing", "mixup_ls", "mix_inputs_ls"):
+        kw["label_smoothing"] = 0.1
+    if method == "manifold":
+        kw["mix_layer"] = 3
+    res = fit(TrainConfig(**TINY | kw), quiet=True)
+    assert len(res.curves["test_error"]) == 1 and res.curves["train_loss"][0] > 0
+
+
+@pytest.mark.parametrize("pairing, same_class", [("knn", False), ("knn", True), ("random", True)])
+def test_partner_schemes(pairing, same_class, tmp_path):
+    cfg = TrainConfig(**TINY | dict(method="mix_inputs_only", pairing=pairing, same_class=same_class, knn_k=5,
+                                    data_dir=str(tmp_path)))
+    res = fit(cfg, quiet=True)
+    assert res.curves["train_loss"][0] > 0
+    if pairing == "knn":
+        assert list((tmp_path / "knn").glob("knn-*.pt"))  # neighbours cached once per dataset
+
+
+def test_label_noise_curves_and_points_data():
+    cfg = TrainConfig(dataset="two-moons", model="mlp", optimizer="adam", lr=0.01, batch_size=64, epochs=3,
+                      method="mixup", label_noise=0.4, device="cpu")
+    res = fit(cfg, quiet=True)
+    assert len(res.curves["train_error_noisy_labels"]) == 3
+    assert len(res.curves["train_error_clean_labels"]) == 3
+    assert res.summary["final_error"] < 30  # clean test labels: the moons are still learned
+
+
+def test_validation_split_and_fgsm():
+    res = fit(TrainConfig(**TINY | dict(val_fraction=0.2, fgsm_eps=(0.0, 0.1))), quiet=True)
+    assert res.summary["evaluated_on"] == "validation" and res.summary["num_eval"] == 20
+    assert res.summary["fgsm_error_0"] == pytest.approx(res.summary["final_error"])  # eps 0: no attack
+    assert res.summary["fgsm_error_0.1"] >= res.summary["fgsm_error_0"]
+
+
+def test_schedule_milestones():
+    assert TrainConfig().lr_milestones == (100, 150)
+    assert TrainConfig(epochs=4).lr_milestones == (2, 3)
+    assert TrainConfig(epochs=1).lr_milestones == ()
+    res = fit(TrainConfig(**TINY | dict(epochs=4)), quiet=True)
+    assert res.curves["lr"] == pytest.approx([0.1, 0.1, 0.01, 0.001])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(dataset="mnist"), r"dataset must be one of"),
+    (dict(model="vgg"), r"model must be one of"),
+    (dict(method="cutmix"), r"method must be one of"),
+    (dict(alpha=-1), r"alpha must be"),
+    (dict(label_smoothing=1.0, method="mixup_ls"), r"label_smoothing must be in \[0, 1\)"),
+    (dict(label_smoothing=0.1, method="mixup"), r"label_smoothing = 0.1 is only used by methods"),
+    (dict(epochs=0), r"epochs must be >= 1"),
+    (dict(label_noise=1.5), r"label_noise must be in \[0, 1\]"),
+    (dict(method="manifold", pairing="knn"), r"pairing must be 'random'"),
+    (dict(device="tpu"), r"device must be"),
+])
+def test_bad_config(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        TrainConfig(**kwargs)
+
+
+def test_cnn_on_points_is_refused():
+    with pytest.raises(ValueError, match=r"needs image data"):
+        fit(TrainConfig(dataset="iris", device="cpu", epochs=1), quiet=True)
+
+
+def test_config_roundtrip():
+    cfg = TrainConfig(milestones=(3, 5), fgsm_eps=(0.01,), subset=7)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ValueError, match=r"unknown TrainConfig field"):
+        TrainConfig.from_dict({"bogus": 1})
