@@ -46,8 +46,8 @@ HELP = {
     "val_fraction": "fraction of the training set held out and evaluated on instead of the test set",
     "fgsm_eps": "FGSM step sizes (pixel units in [0, 1]) evaluated on the final model",
     "seed": "random seed (model init, data order, augmentation, mixing)",
-    "precision": "fp32, or bf16 autocast",
-    "channels_last": "channels_last memory format for image models",
+    "precision": "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, or bf16",
+    "channels_last": "channels_last memory format for image models (default: on CUDA only)",
     "device": "auto, cpu or cuda[:N]",
     "data_dir": "data folder (default $MIXUP_REPRO_DATA, then ~/.cache/mixup_repro/data; Fashion-MNIST is "
                 "also looked up in /usr/share/datasets/fashion-mnist)",
@@ -73,12 +73,12 @@ def add_config_arguments(p: argparse.ArgumentParser, *, multi: bool = False) -> 
     from .train import METHODS, TrainConfig
 
     choices = {"dataset": DATASET_NAMES, "model": MODEL_NAMES, "method": METHODS, "pairing": ("random", "knn"),
-               "optimizer": ("sgd", "adam"), "precision": ("fp32", "bf16")}
+               "optimizer": ("sgd", "adam"), "precision": ("auto", "fp32", "bf16")}
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         hint, default = hints[f.name], f.default
         kw = {"help": HELP.get(f.name, f.name), "dest": f.name}
-        if hint is bool:
+        if hint is bool or f.name == "channels_last":
             p.add_argument(_option(f.name), action=argparse.BooleanOptionalAction, default=default, **kw)
             continue
         if f.name in ("milestones", "fgsm_eps"):

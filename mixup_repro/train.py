@@ -65,7 +65,7 @@ METHODS = ("erm", "mixup", "label_smoothing", "mixup_ls", "mix_inputs_only", "mi
 MIXING_METHODS = ("mixup", "mixup_ls", "mix_inputs_only", "mix_inputs_ls", "manifold")
 SMOOTHING_METHODS = ("label_smoothing", "mixup_ls", "mix_inputs_ls")
 # fields that say where or how loudly a run happens, not what it computes: left out of the run id
-RUNTIME_FIELDS = ("device", "data_dir", "checkpoint_every")
+RUNTIME_FIELDS = ("device", "data_dir", "checkpoint_every", "channels_last")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,8 @@ class TrainConfig:
     class (``test_subset`` likewise for the evaluation set, for quick CPU-scale runs). ``label_noise`` replaces that fraction of the training labels by uniform random labels.
     ``val_fraction`` holds out part of the training set and evaluates on it instead of the test set.
     ``fgsm_eps`` lists FGSM perturbation sizes (in [0, 1] pixel units) evaluated on the final model.
+    ``precision="auto"`` trains with bf16 autocast on CUDA and fp32 on the CPU; ``channels_last=None``
+    uses the channels_last memory format for image models on CUDA only.
     """
 
     dataset: str = "cifar10"
@@ -107,8 +109,8 @@ class TrainConfig:
     val_fraction: float = 0.0
     fgsm_eps: tuple[float, ...] = ()
     seed: int = 0
-    precision: str = "fp32"
-    channels_last: bool = False
+    precision: str = "auto"
+    channels_last: bool | None = None
     device: str = "auto"
     data_dir: str | None = None
     checkpoint_every: int = 10
@@ -149,7 +151,9 @@ class TrainConfig:
         object.__setattr__(self, "fgsm_eps", tuple(check_real("fgsm_eps", e, low=0.0, high=1.0)
                                                    for e in self.fgsm_eps))
         check_int("seed", self.seed, low=0)
-        check_choice("precision", self.precision, ("fp32", "bf16"))
+        check_choice("precision", self.precision, ("auto", "fp32", "bf16"))
+        if self.channels_last is not None and not isinstance(self.channels_last, bool):
+            raise TypeError(f"channels_last must be True, False or None (auto), got {self.channels_last!r}")
         if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         check_int("checkpoint_every", self.checkpoint_every, low=0)
@@ -262,7 +266,7 @@ class _Inputs:
         self.image = ds.kind == "image"
         self.augment = self.image and cfg.augment
         self.flip = bool(ds.flip)
-        self.channels_last = cfg.channels_last and self.image
+        self.channels_last = _channels_last(cfg, ds.device) and self.image
         if self.image:
             self.mean = torch.tensor(ds.mean, dtype=torch.float32, device=ds.device)
             self.std = torch.tensor(ds.std, dtype=torch.float32, device=ds.device)
@@ -325,8 +329,18 @@ def _generators(seed: int, device: torch.device) -> dict:
     return gens
 
 
+def _precision(cfg: TrainConfig, device: torch.device) -> str:
+    if cfg.precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return cfg.precision
+
+
+def _channels_last(cfg: TrainConfig, device: torch.device) -> bool:
+    return device.type == "cuda" if cfg.channels_last is None else cfg.channels_last
+
+
 def _autocast(cfg: TrainConfig, device: torch.device):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=_precision(cfg, device) == "bf16")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -470,7 +484,7 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
     ds, clean_y, corrupted = _prepare_data(cfg, device)
     torch.manual_seed(cfg.seed)
     model = _model_for(cfg, ds).to(device)
-    if cfg.channels_last and ds.kind == "image":
+    if _channels_last(cfg, device) and ds.kind == "image":
         model = model.to(memory_format=torch.channels_last)
     inputs = _Inputs(ds, cfg)
     cache = Path(cfg.data_dir) / "knn" if cfg.data_dir else None
@@ -617,5 +631,6 @@ def _finish(cfg, rid, model, ds, inputs, autocast, curves, device, started, wall
         "device": device_name(device), "versions": versions(), "git_commit": git_commit(),
         "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_s": round(wall, 3), "threads": torch.get_num_threads(), "host": os.uname().nodename,
+        "precision_used": _precision(cfg, device), "channels_last_used": inputs.channels_last,
     }
     return record
