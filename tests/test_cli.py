@@ -53,12 +53,22 @@ def test_console_script_installed():
     (["--epochs", "two"], "argument --epochs: invalid int value: 'two'"),
     (["--data-dir", "/nonexistent/folder"], "--data-dir: data_dir '/nonexistent/folder' is not a readable folder"),
 ])
-def test_bad_values_one_line_exit_2_nothing_written(tmp_path, argv, needle):
+def test_bad_values_one_line_exit_2_nothing_written(tmp_path, capsys, argv, needle):
     out = tmp_path / "never"
-    r = subprocess.run([sys.executable, "-m", "mixup_repro", "train", *argv, "--out", str(out), "--quiet"],
-                       capture_output=True, text=True)
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and needle in lines[0], r.stderr
-    assert "Traceback" not in r.stderr and r.stdout == ""
+    try:
+        rc = main(["train", *argv, "--out", str(out), "--quiet"])
+    except SystemExit as e:  # argparse's own errors exit from inside the parser
+        rc = e.code
+    err = capsys.readouterr()
+    assert rc == 2
+    lines = err.err.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], err.err
+    assert "Traceback" not in err.err and err.out == ""
     assert not out.exists()
+
+
+def test_bad_value_from_a_real_process(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "mixup_repro", "train", "--alpha", "-1", "--out", str(tmp_path / "x")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip() == "mixup-repro train: error: --alpha: alpha must be in [0, inf), got -1.0"
+    assert not (tmp_path / "x").exists()
