@@ -82,8 +82,10 @@ def check_writable(folder) -> Path:
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(folder / ".write-probe", b"x" * 65536)
-        (folder / ".write-probe").unlink()
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-") as f:  # unique: runs may start together
+            f.write(b"x" * 65536)
+            f.flush()
+            os.fsync(f.fileno())
     except OSError as e:
         raise OSError(f"--out folder {folder} is not writable: {e.strerror or e}") from None
     return folder
@@ -160,14 +162,19 @@ def load_results(path, *, recursive: bool = True):
 # ----------------------------------------------------------------------------------------------------------
 def versions() -> dict:
     """Versions of Python and of the packages that decide a run's numbers."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import numpy
     import torch
-    import torchvision
 
     from . import __version__
 
+    try:
+        tv = version("torchvision")
+    except PackageNotFoundError:  # pragma: no cover
+        tv = None
     v = {"python": platform.python_version(), "mixup_repro": __version__, "torch": torch.__version__,
-         "torchvision": torchvision.__version__, "numpy": numpy.__version__}
+         "torchvision": tv, "numpy": numpy.__version__}
     if torch.cuda.is_available():
         v["cuda"] = torch.version.cuda
         v["cudnn"] = torch.backends.cudnn.version()

@@ -48,6 +48,7 @@ from .data import (
     DATASET_NAMES,
     augment_batch,
     corrupt_labels,
+    default_data_dir,
     knn_partners,
     load_dataset,
     normalize,
@@ -186,8 +187,15 @@ class TrainConfig:
 
 
 def run_id(config: TrainConfig) -> str:
-    """A readable, unique id derived from the config: equal configs (up to runtime fields) share it."""
-    semantic = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_FIELDS}
+    """A readable, unique id derived from the config: equal configs (up to runtime fields) share it.
+
+    Only fields that differ from their defaults enter the hash, so adding a new field (with a default)
+    to :class:`TrainConfig` keeps every existing run id, and committed results stay found. The
+    defaults are therefore frozen: changing one would need a new results schema.
+    """
+    base = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    semantic = {k: v for k, v in config.to_dict().items()
+                if k not in RUNTIME_FIELDS and v != (list(base[k]) if isinstance(base[k], tuple) else base[k])}
     digest = hashlib.sha1(json.dumps(semantic, sort_keys=True).encode()).hexdigest()[:10]
     return f"{config.dataset}_{config.model}_{config.method}_s{config.seed}_{digest}"
 
@@ -487,7 +495,7 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
     if _channels_last(cfg, device) and ds.kind == "image":
         model = model.to(memory_format=torch.channels_last)
     inputs = _Inputs(ds, cfg)
-    cache = Path(cfg.data_dir) / "knn" if cfg.data_dir else None
+    cache = (Path(cfg.data_dir) if cfg.data_dir else default_data_dir()) / "knn"
     needs_partners = cfg.method in MIXING_METHODS and cfg.method != "manifold" and \
         (cfg.pairing == "knn" or cfg.same_class)
     partners = _Partners(ds, cfg, cache) if needs_partners else None
