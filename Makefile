@@ -6,7 +6,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PROFILE ?= cpu
 PYTEST_ARGS ?=
-TEST_PATHS ?= tests
+# torch's OpenMP threads busy-wait by default, which slows small CPU runs badly on a shared 2-core machine
+export OMP_WAIT_POLICY ?= PASSIVE
+TEST_PATHS ?= tests notebooks
 
 .PHONY: test book book-only clean-book lint env
 
@@ -28,7 +30,7 @@ env: $(VENV)/.stamp-dev
 # tests/ and every notebook template (nbmake) in one pytest run
 test: $(VENV)/.stamp-dev
 	$(BIN)/python -c "import torch, torchvision; torchvision.ops.nms(torch.zeros(1, 4), torch.zeros(1), 0.5)"
-	$(BIN)/python -m pytest $(TEST_PATHS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --nbmake $(TEST_PATHS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check mixup_repro tests

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--save-model", action="store_true", help="also write the final weights to <out>/models/")
     t.set_defaults(func=_cmd_train)
-    for module in ("experiments", "book"):
+    for module in ("experiments", "report", "book"):
         try:
             mod = __import__(f"mixup_repro.{module}", fromlist=["register_cli"])
         except ImportError:  # pragma: no cover - optional parts not installed

@@ -5,11 +5,14 @@ Each experiment is a :class:`Table` of :class:`Row` s labelled as in the paper. 
 number(s) with their source where one is verified (never filled from memory). A scale in :data:`SCALES`
 turns the rows into concrete configs:
 
-``paper``  the paper's protocol: the :class:`~mixup_repro.train.TrainConfig` defaults (PreAct ResNet-18
-           width 64, 200 epochs, batch 128, lr 0.1, full data), 3 seeds;
-``cpu``    a reduced protocol whose whole set of tables runs in about 45 minutes on a 2-core machine
-           with ``--workers 2`` (see :data:`SCALES` and each table's ``scale_note``);
-``smoke``  seconds-long runs, for tests.
+``paper``
+    the paper's protocol: the :class:`~mixup_repro.train.TrainConfig` defaults (PreAct ResNet-18
+    width 64, 200 epochs, batch 128, lr 0.1, full data), 3 seeds;
+``cpu``
+    a reduced protocol whose whole set of tables runs in about 45 minutes on a 2-core machine
+    with ``--workers 2`` (see :data:`SCALES` and each table's ``scale_note``);
+``smoke``
+    seconds-long runs, for tests.
 
 A row that cannot run at a scale (WRN-28-10 / DenseNet-BC-190 on CPU) is kept and shown as "not run".
 

@@ -376,9 +376,13 @@ def mix_k(x: Tensor, y: Tensor, *, num_classes: int, k: int = 3, alpha: float = 
         Given weights, (k,) or (B, k), non-negative, summing to 1 along the last axis.
     per_sample : bool
         Draw one weight vector per sample instead of one per batch.
+    x, y, num_classes, alpha, label_smoothing, generator
+        As in :func:`mix`.
 
-    Other parameters are as in :func:`mix`. Returns a :class:`MixedBatch` whose ``lam`` holds the
-    weights and ``index`` the (k, B) partner table.
+    Returns
+    -------
+    MixedBatch
+        ``lam`` holds the weights and ``index`` the (k, B) partner table.
     """
     batch = _check_x(x)
     num_classes = check_num_classes(num_classes)

@@ -27,6 +27,10 @@ __all__ = ["SCHEMA", "atomic_write_bytes", "atomic_write_json", "read_result", "
            "validate_result", "versions", "git_commit", "device_name", "check_writable", "ResultsError"]
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 class ResultsError(ValueError):
     """A results file that does not parse or does not follow the schema."""
 
@@ -40,6 +44,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -9,16 +9,16 @@ metrics accumulate on the device and are read once per epoch).
 
 Methods (``method``):
 
-==================  ==========================================================================================
-``erm``             plain cross-entropy on the labels
-``mixup``           formula (1): mixed inputs, mixed labels (α)
-``label_smoothing`` formula (2) on one-hot labels (ε)
-``mixup_ls``        mixup, then label smoothing of the mixed labels (α, ε) — the extension studied here
-``mix_inputs_only`` mixed inputs; each keeps the label of its larger-weight source (paper's ablation)
-``mix_inputs_ls``   ``mix_inputs_only`` plus label smoothing (ε) — the paper's "mix inputs + label smoothing"
-``manifold``        mix hidden representations after layer ``mix_layer`` and the labels (Verma et al. 2019)
-``gaussian_noise``  add N(0, σ²) noise (``noise_std``) to the normalised inputs
-==================  ==========================================================================================
+===================  ==========================================================================================
+``erm``              plain cross-entropy on the labels
+``mixup``            formula (1): mixed inputs, mixed labels (α)
+``label_smoothing``  formula (2) on one-hot labels (ε)
+``mixup_ls``         mixup, then label smoothing of the mixed labels (α, ε) — the extension studied here
+``mix_inputs_only``  mixed inputs; each keeps the label of its larger-weight source (paper's ablation)
+``mix_inputs_ls``    ``mix_inputs_only`` plus label smoothing (ε) — the paper's "mix inputs + label smoothing"
+``manifold``         mix hidden representations after layer ``mix_layer`` and the labels (Verma et al. 2019)
+``gaussian_noise``   add N(0, σ²) noise (``noise_std``) to the normalised inputs
+===================  ==========================================================================================
 
 Partners (``pairing``): ``random`` (a permutation of the batch, as the official code; "RP"), ``knn`` (a
 partner drawn among the ``knn_k`` nearest training neighbours in input space, precomputed once and

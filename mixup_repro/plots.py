@@ -1,0 +1,408 @@
+r"""Every figure of the book (matplotlib + seaborn). Each ``plot_*`` function returns its Figure.
+
+Figures are created through :mod:`matplotlib.pyplot`, so a notebook shows them once at the end of the cell
+(write ``fig = plot_...(...)``); scripts and tests should ``plt.close(fig)`` when done. Every figure has a
+title, axis labels and, where several things are drawn, a legend.
+
+Small computations that exist only to draw a figure live here too: :func:`decision_grid` (a trained
+2-D model evaluated on a grid) and :func:`target_statistics` (entropy and confidence of the targets of
+formula (2) as functions of λ and ε, computed with the library's own :func:`~mixup_repro.mixing.mix`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+from matplotlib.figure import Figure
+
+from ._checks import check_alpha, check_eps, check_int, check_num_classes, check_real
+from .mixing import mix, sample_lambda
+
+__all__ = [
+    "beta_pdf",
+    "decision_grid",
+    "plot_beta_densities",
+    "plot_decision_boundaries",
+    "plot_lambda_concentration",
+    "plot_learning_curves",
+    "plot_method_comparison",
+    "plot_mixed_examples",
+    "plot_reliability",
+    "plot_target_properties",
+    "target_statistics",
+]
+
+DEFAULT_ALPHAS = (0.1, 0.2, 0.4, 1.0, 2.0, 8.0)
+"""The Beta(α, α) concentrations shown in the book (those of the paper's experiments and beyond)."""
+
+_METHOD_LABELS = {"erm": "ERM", "mixup": "mixup", "label_smoothing": "label smoothing",
+                  "mixup_ls": "mixup + label smoothing"}
+
+
+def _style() -> None:
+    sns.set_theme(style="whitegrid", context="notebook")
+
+
+def _label(name: str) -> str:
+    return _METHOD_LABELS.get(name, name)
+
+
+def _check_mapping(name: str, value, what: str) -> None:
+    if not isinstance(value, Mapping) or len(value) == 0:
+        raise ValueError(f"{name} must be a non-empty mapping name -> {what}")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# λ ~ Beta(α, α)
+# ----------------------------------------------------------------------------------------------------------
+def beta_pdf(lam, alpha: float) -> np.ndarray:
+    r"""Density of Beta(α, α) at ``lam`` (values in (0, 1)):
+    :math:`\lambda^{\alpha-1}(1-\lambda)^{\alpha-1} / B(\alpha, \alpha)`."""
+    alpha = check_real("alpha", alpha, low=0.0, low_open=True)
+    lam = np.asarray(lam, dtype=np.float64)
+    log_b = 2 * math.lgamma(alpha) - math.lgamma(2 * alpha)
+    with np.errstate(divide="ignore"):
+        return np.exp((alpha - 1) * (np.log(lam) + np.log1p(-lam)) - log_b)
+
+
+def plot_beta_densities(alphas: Sequence[float] = DEFAULT_ALPHAS, n_samples: int = 20000, seed: int = 0,
+                        bins: int = 40) -> Figure:
+    r"""Histogram of ``n_samples`` draws of :func:`~mixup_repro.mixing.sample_lambda` next to the analytic
+    Beta(α, α) density, one panel per α."""
+    alphas = [check_alpha(a) for a in alphas]
+    if not alphas or any(a == 0 for a in alphas):
+        raise ValueError("alphas must be a non-empty list of numbers > 0")
+    n_samples = check_int("n_samples", n_samples, low=1)
+    bins = check_int("bins", bins, low=2)
+    _style()
+    ncols = min(3, len(alphas))
+    nrows = math.ceil(len(alphas) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, sharex=True)
+    g = torch.Generator().manual_seed(seed)
+    grid = np.linspace(1e-3, 1 - 1e-3, 400)
+    for ax, a in zip(axes.flat, alphas):
+        lam = sample_lambda(a, (n_samples,), g).numpy()
+        ax.hist(lam, bins=bins, range=(0, 1), density=True, color=sns.color_palette()[0], alpha=0.55,
+                label=f"{n_samples} draws of sample_lambda")
+        pdf = beta_pdf(grid, a)
+        ax.plot(grid, pdf, color="black", lw=1.8, label="Beta(α, α) density")
+        top = max(3.0, float(np.quantile(pdf, 0.9)) * 1.3) if a < 1 else float(pdf.max()) * 1.25
+        ax.set_ylim(0, top)
+        ax.set_title(f"α = {a:g}  (std of λ = {1 / (2 * math.sqrt(2 * a + 1)):.3f})", fontsize=11)
+        ax.set_xlabel("λ")
+        ax.set_ylabel("density")
+    for ax in axes.flat[len(alphas):]:
+        ax.remove()
+    axes.flat[0].legend(loc="upper center", fontsize=8)
+    fig.suptitle("Mixing weights λ ~ Beta(α, α): sampled vs analytic density")
+    fig.tight_layout()
+    return fig
+
+
+def plot_lambda_concentration(alphas: Sequence[float] | None = None, n_samples: int = 5000,
+                              seed: int = 0) -> Figure:
+    r"""How α moves λ towards 1/2: the standard deviation of λ (analytic :math:`1/(2\sqrt{2\alpha+1})` and
+    sampled) and the mean weight of the dominant example :math:`E[\max(\lambda, 1-\lambda)]` against α."""
+    alphas = list(np.logspace(-2, 1.5, 15)) if alphas is None else [check_alpha(a) for a in alphas]
+    n_samples = check_int("n_samples", n_samples, low=2)
+    _style()
+    g = torch.Generator().manual_seed(seed)
+    emp_std, emp_max = [], []
+    for a in alphas:
+        lam = sample_lambda(a, (n_samples,), g).numpy()
+        emp_std.append(lam.std())
+        emp_max.append(np.maximum(lam, 1 - lam).mean())
+    a_arr = np.asarray(alphas, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(a_arr, 1 / (2 * np.sqrt(2 * a_arr + 1)), color="black", lw=1.5, label="std of λ (analytic)")
+    ax.plot(a_arr, emp_std, "o", ms=4, label="std of λ (sampled)")
+    ax.plot(a_arr, emp_max, "s-", ms=4, label="mean of max(λ, 1 − λ) (sampled)")
+    ax.axhline(0.5, color="grey", ls=":", lw=1, label="λ = 1/2 (an even mix)")
+    ax.set_xscale("log")
+    ax.set_xlabel("α")
+    ax.set_ylabel("value")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Larger α concentrates λ around 1/2 (stronger mixing)")
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 2-D decision boundaries (the paper's Figure 1b)
+# ----------------------------------------------------------------------------------------------------------
+@torch.no_grad()
+def decision_grid(model: torch.nn.Module, x, resolution: int = 200, margin: float = 0.5):
+    """Evaluate a 2-D classifier on a regular grid covering ``x`` (N, 2) plus ``margin``.
+
+    Returns ``(xx, yy, probs)``: the grid coordinates, each (R, R), and the softmax probabilities
+    (R, R, K) as numpy arrays. The model is put in eval mode and evaluated on its own device.
+    """
+    resolution = check_int("resolution", resolution, low=2)
+    margin = check_real("margin", margin, low=0.0)
+    x = torch.as_tensor(x, dtype=torch.float32).cpu()
+    if x.dim() != 2 or x.shape[1] != 2:
+        raise ValueError(f"x must have shape (N, 2) (2-D points), got {tuple(x.shape)}")
+    lo = x.min(0).values - margin
+    hi = x.max(0).values + margin
+    gx = torch.linspace(float(lo[0]), float(hi[0]), resolution)
+    gy = torch.linspace(float(lo[1]), float(hi[1]), resolution)
+    yy, xx = torch.meshgrid(gy, gx, indexing="ij")
+    pts = torch.stack([xx.reshape(-1), yy.reshape(-1)], 1)
+    model.eval()
+    device = next(model.parameters()).device
+    probs = torch.cat([model(chunk.to(device)).float().softmax(1).cpu() for chunk in pts.split(8192)])
+    return xx.numpy(), yy.numpy(), probs.reshape(resolution, resolution, -1).numpy()
+
+
+def plot_decision_boundaries(models: Mapping[str, torch.nn.Module], x, y, *, resolution: int = 200,
+                             title: str | None = None, max_points: int = 400) -> Figure:
+    """One panel per trained 2-D model: predicted probability map, decision boundary, training points.
+
+    For two classes the colour is p(class 1 | x) (the paper's Figure 1b), with the boundary p = 1/2 in
+    black; for more classes it is the confidence max_k p(k | x), with the class regions outlined.
+    """
+    _check_mapping("models", models, "trained model")
+    x = torch.as_tensor(x, dtype=torch.float32).cpu()
+    y = torch.as_tensor(y).cpu()
+    _style()
+    n = len(models)
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n + 1.0, 4.4), squeeze=False, sharey=True, layout="constrained")
+    keep = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))[:max_points]
+    xs, ys = x[keep].numpy(), y[keep].numpy()
+    classes = np.unique(ys)
+    im, cbar_label = None, ""
+    for ax, (name, model) in zip(axes[0], models.items()):
+        xx, yy, probs = decision_grid(model, x, resolution)
+        k = probs.shape[-1]
+        if k == 2:
+            im = ax.contourf(xx, yy, probs[..., 1], levels=np.linspace(0, 1, 21), cmap="RdBu_r", vmin=0, vmax=1,
+                             alpha=0.85)
+            ax.contour(xx, yy, probs[..., 1], levels=[0.5], colors="black", linewidths=1.5)
+            cbar_label = "p(class 1 | x)"
+            styles = {0: dict(marker="o", facecolor="white", edgecolor="black"),
+                      1: dict(marker="^", facecolor="black", edgecolor="white")}
+        else:
+            im = ax.contourf(xx, yy, probs.max(-1), levels=np.linspace(1 / k, 1, 21), cmap="Greys", alpha=0.8)
+            ax.contour(xx, yy, probs.argmax(-1), levels=np.arange(k) + 0.5, colors="black", linewidths=1)
+            cbar_label = "confidence max_k p(k | x)"
+            styles = {}
+        for c in classes:
+            sel = ys == c
+            st = styles.get(int(c), dict(marker="o", facecolor=sns.color_palette("tab10")[int(c) % 10],
+                                         edgecolor="black"))
+            ax.scatter(xs[sel, 0], xs[sel, 1], s=14, linewidth=0.5, label=f"class {int(c)}", **st)
+        ax.set_title(_label(name))
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
+    axes[0][0].legend(loc="lower left", fontsize=8, framealpha=0.9)
+    fig.suptitle(title or "Decision boundaries and predicted probabilities")
+    fig.colorbar(im, ax=list(axes[0]), label=cbar_label, fraction=0.04, pad=0.02)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Targets of formula (2)
+# ----------------------------------------------------------------------------------------------------------
+def target_statistics(lambdas, epsilons, num_classes: int = 10) -> dict:
+    """Entropy (nats) and largest probability of the mixed-then-smoothed target of two different classes.
+
+    The targets come from :func:`~mixup_repro.mixing.mix` in float64 (class 0 mixed with class 1 with
+    weight λ, then smoothed with ε over ``num_classes`` classes). Returns a dict with ``lambdas``,
+    ``epsilons`` (1-D arrays), ``entropy`` and ``max_confidence`` (arrays of shape (len(ε), len(λ))).
+    """
+    num_classes = check_num_classes(num_classes)
+    lam = torch.as_tensor(np.asarray(lambdas, dtype=np.float64))
+    eps_list = [check_eps(e, "epsilon") for e in np.atleast_1d(np.asarray(epsilons, dtype=np.float64))]
+    if lam.dim() != 1 or lam.numel() == 0:
+        raise ValueError("lambdas must be a non-empty 1-D sequence of numbers in [0, 1]")
+    b = lam.numel()
+    # sample i (class 0) is mixed with sample b + i (class 1); the second half is never read
+    x = torch.zeros(2 * b, 1, dtype=torch.float64)
+    y = torch.cat([torch.zeros(b, dtype=torch.long), torch.ones(b, dtype=torch.long)])
+    index = torch.cat([torch.arange(b) + b, torch.arange(b)])
+    lam2 = torch.cat([lam, lam])
+    entropy, conf = [], []
+    for e in eps_list:
+        t = mix(x, y, num_classes=num_classes, lam=lam2, index=index, label_smoothing=e).targets[:b]
+        entropy.append((-(t * torch.log(t.clamp_min(1e-300))).sum(1)).numpy())
+        conf.append(t.max(1).values.numpy())
+    return {"lambdas": lam.numpy(), "epsilons": np.asarray(eps_list), "entropy": np.stack(entropy),
+            "max_confidence": np.stack(conf), "num_classes": num_classes}
+
+
+def plot_target_properties(lambdas=None, epsilons=(0.0, 0.05, 0.1, 0.2, 0.3), num_classes: int = 10) -> Figure:
+    """Entropy and max-confidence of the target of formula (2) as functions of λ, one line per ε."""
+    lambdas = np.linspace(0, 1, 101) if lambdas is None else lambdas
+    st = target_statistics(lambdas, epsilons, num_classes)
+    _style()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    colors = sns.color_palette("viridis", len(st["epsilons"]))
+    for i, e in enumerate(st["epsilons"]):
+        ax1.plot(st["lambdas"], st["entropy"][i], color=colors[i], label=f"ε = {e:g}")
+        ax2.plot(st["lambdas"], st["max_confidence"][i], color=colors[i], label=f"ε = {e:g}")
+    k = st["num_classes"]
+    ax1.axhline(math.log(k), color="grey", ls=":", lw=1, label=f"uniform (log {k})")
+    ax1.set_title("Entropy of the target")
+    ax1.set_xlabel("λ (weight of the first class)")
+    ax1.set_ylabel("entropy (nats)")
+    ax2.set_title("Largest target probability")
+    ax2.set_xlabel("λ (weight of the first class)")
+    ax2.set_ylabel(r"$\max_k\, \tilde y'_k$")
+    ax1.legend(fontsize=8, loc="lower center", ncol=2)
+    ax2.legend(fontsize=8)
+    fig.suptitle(f"Mixed-then-smoothed targets, formula (2), K = {k} classes")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Calibration and comparisons
+# ----------------------------------------------------------------------------------------------------------
+def _bins(rel: Mapping) -> tuple[np.ndarray, ...]:
+    count = np.asarray(rel["bin_count"], dtype=np.float64)
+    m = len(count)
+
+    def arr(key):
+        return np.array([np.nan if v is None else float(v) for v in rel[key]], dtype=np.float64)
+
+    conf, acc = arr("bin_confidence"), arr("bin_accuracy")
+    lower = np.asarray(rel.get("bin_lower", np.arange(m) / m), dtype=np.float64)
+    upper = np.asarray(rel.get("bin_upper", (np.arange(m) + 1) / m), dtype=np.float64)
+    return lower, upper, conf, acc, count
+
+
+def plot_reliability(reliabilities: Mapping[str, Mapping], *, title: str | None = None) -> Figure:
+    """Reliability diagrams, one panel per method.
+
+    ``reliabilities`` maps a method name to the dict of :func:`mixup_repro.metrics.reliability_bins` (or the
+    ``summary["reliability"]`` of a run): ``bin_confidence``, ``bin_accuracy``, ``bin_count`` (empty bins
+    None or NaN), optionally ``bin_lower`` / ``bin_upper``. Bars are the accuracy of each confidence bin;
+    the red part is the gap to perfect calibration (the diagonal). The ECE is computed from the bins.
+    """
+    _check_mapping("reliabilities", reliabilities, "reliability bins")
+    _style()
+    n = len(reliabilities)
+    ncols = 2 if n == 4 else min(n, 3)
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 3.7 * nrows), squeeze=False, sharey=True,
+                             sharex=True)
+    for ax in axes.flat[n:]:
+        ax.remove()
+    for ax, (name, rel) in zip(axes.flat, reliabilities.items()):
+        lower, upper, conf, acc, count = _bins(rel)
+        width = upper - lower
+        centers = (lower + upper) / 2
+        ok = count > 0
+        ece = float(np.nansum(count[ok] * np.abs(acc[ok] - conf[ok])) / max(count.sum(), 1))
+        ax.bar(centers[ok], acc[ok], width=width[ok], color=sns.color_palette()[0], edgecolor="white",
+               label="accuracy")
+        ax.bar(centers[ok], conf[ok] - acc[ok], bottom=acc[ok], width=width[ok], color="tab:red", alpha=0.35,
+               edgecolor="tab:red", label="gap to confidence")
+        ax.plot([0, 1], [0, 1], color="black", ls="--", lw=1, label="perfect calibration")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{_label(name)}: ECE = {100 * ece:.2f} %", fontsize=11)
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("accuracy")
+    axes.flat[0].legend(loc="upper left", fontsize=8)
+    fig.suptitle(title or "Reliability diagrams (test set)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(curves: Mapping[str, Mapping], metric: str = "test_error", *,
+                         title: str | None = None) -> Figure:
+    """One line per method of ``curves[method][metric]`` against ``curves[method]["epoch"]`` (the
+    ``RunResult.curves`` of :func:`mixup_repro.train.fit`)."""
+    _check_mapping("curves", curves, "curves dict")
+    labels = {"test_error": "test error (%)", "test_loss": "test NLL", "test_ece": "test ECE",
+              "train_loss": "training loss"}
+    _style()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, c in curves.items():
+        if metric not in c:
+            raise ValueError(f"curves[{name!r}] has no {metric!r}; has {', '.join(c)}")
+        ax.plot(c["epoch"], c[metric], label=_label(name))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(labels.get(metric, metric))
+    ax.set_title(title or f"{labels.get(metric, metric).capitalize()} during training")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_method_comparison(table, metrics: Sequence[str] = ("final_error", "final_nll", "final_ece"), *,
+                           method_col: str = "method", hue: str | None = None,
+                           title: str | None = None) -> Figure:
+    """Bar charts of summary metrics by method, one panel per metric.
+
+    ``table`` is a pandas DataFrame with a ``method_col`` column and the metric columns (e.g. the
+    comparison table of chapter 3, or :func:`mixup_repro.results.load_results`); several rows per method
+    (seeds) are averaged with their spread as error bars. ``hue`` splits the bars by another column.
+    """
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame) or len(table) == 0:
+        raise ValueError("table must be a non-empty pandas DataFrame")
+    missing = [c for c in (method_col, *metrics, *([hue] if hue else [])) if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks column(s) {', '.join(missing)}")
+    names = {"final_error": "test error (%)", "final_nll": "test NLL", "final_ece": "test ECE",
+             "median_last10_error": "median error, last 10 epochs (%)", "best_error": "best test error (%)"}
+    _style()
+    df = table.assign(**{method_col: table[method_col].map(lambda m: _label(str(m)))})
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.8), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        sns.barplot(data=df, x=method_col, y=m, hue=hue, ax=ax, errorbar="sd")
+        ax.set_title(names.get(m, m))
+        ax.set_xlabel("method")
+        ax.set_ylabel(names.get(m, m))
+        ax.tick_params(axis="x", rotation=25)
+    fig.suptitle(title or "Comparison of methods")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------
+# What mixup does to an image pair
+# ----------------------------------------------------------------------------------------------------------
+def plot_mixed_examples(x_a, x_b, y_a: int, y_b: int, class_names: Sequence[str],
+                        lambdas: Sequence[float] = (1.0, 0.75, 0.5, 0.25, 0.0), epsilon: float = 0.0) -> Figure:
+    """Mix two images with several λ (formula (1)) and caption each with its target (formula (2)).
+
+    ``x_a`` and ``x_b`` are single images (C, H, W) (uint8 or float in [0, 1]); ``y_a``, ``y_b`` their classes.
+    """
+    eps = check_eps(epsilon, "epsilon")
+    k = len(class_names)
+    check_num_classes(k, "len(class_names)")
+    xa = torch.as_tensor(x_a)
+    xb = torch.as_tensor(x_b)
+    if xa.dtype == torch.uint8:
+        xa, xb = xa.double() / 255, xb.double() / 255
+    x = torch.stack([xa.double(), xb.double()])
+    y = torch.tensor([int(y_a), int(y_b)])
+    lambdas = [check_real("lambda", lam, low=0.0, high=1.0) for lam in lambdas]
+    _style()
+    fig, axes = plt.subplots(1, len(lambdas), figsize=(2.4 * len(lambdas), 3.4), squeeze=False,
+                             layout="constrained")
+    for ax, lam in zip(axes[0], lambdas):
+        out = mix(x, y, num_classes=k, lam=lam, index=torch.tensor([1, 0]), label_smoothing=eps)
+        img = out.inputs[0].permute(1, 2, 0).squeeze(-1).clamp(0, 1).numpy()
+        ax.imshow(img, cmap="gray_r" if img.ndim == 2 else None, vmin=0, vmax=1)
+        t = out.targets[0]
+        caption = "\n".join(f"{class_names[c]}: {float(t[c]):.2f}" for c in (int(y_a), int(y_b)))
+        ax.set_title(f"λ = {lam:g}", fontsize=10)
+        ax.set_xlabel(caption, fontsize=8)
+        ax.set_ylabel("mixed input" if ax is axes[0][0] else "")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+    others = f"; every other class {eps / k:.3g}" if eps > 0 else ""
+    fig.suptitle(f"mixup of two images, formula (1), and their targets, formula (2) with ε = {eps:g}{others}")
+    return fig

@@ -1,0 +1,219 @@
+"""The book pipeline: parameters, papermill execution, post-processing, errors and the CLI handler.
+
+Each test that executes a chapter starts a Jupyter kernel (a few seconds); the file runs in well under
+90 s on two cores. Nothing is written into the repository: executed chapters go to ``tmp_path`` and the
+chapters' ``results_dir`` is overridden with ``null`` (no results files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+import nbformat
+import pytest
+
+from mixup_repro import book
+from mixup_repro.book import BookConfigError, ChapterError, build_book
+
+CH2 = "02_erm_vrm_mixup"
+# small, non-default values (the template defaults are alpha 1.0, epochs 20, subset 50)
+SMALL = {"alpha": "0.3", "epochs": 3, "subset": "20", "n_samples": 500, "resolution": 20, "results_dir": "null"}
+
+
+def _stream_text(nb) -> str:
+    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                     if o.get("output_type") == "stream")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mixup-repro")
+    sub = parser.add_subparsers(dest="command", required=True)
+    book.register_cli(sub)
+    return parser
+
+
+def _cli(argv) -> int:
+    args = _parser().parse_args(argv)
+    return args.func(args)
+
+
+# ---------------------------------------------------------------------------------------------- no kernel
+@pytest.mark.parametrize("text, value", [("0.1", 0.1), ("3", 3), ("[0, 1]", [0, 1]), ("null", None),
+                                         ("two-moons", "two-moons"), ("true", True), ("results/cpu", "results/cpu")])
+def test_values_are_parsed_as_yaml(text, value):
+    assert book.parse_param_value(text) == value
+    assert book.parse_params([("x", text)]) == {"x": value}
+
+
+def test_parse_params_refuses_repeats_and_bad_names():
+    with pytest.raises(BookConfigError, match="given twice"):
+        book.parse_params([("alpha", "1"), ("alpha", "2")])
+    with pytest.raises(BookConfigError, match="identifier"):
+        book.parse_params([("not-a-name", "1")])
+
+
+def test_rerun_command_round_trips_through_the_shell():
+    values = {"alpha": 0.4, "dataset": "two-moons", "results_dir": None, "sizes": [0, 1], "name": "1.5"}
+    cmd = book.rerun_command(CH2, "gpu", values)
+    words = shlex.split(cmd)
+    assert words[:6] == ["python", "-m", "mixup_repro", "book", "--profile", "gpu"]
+    pairs = [(words[i + 1], words[i + 2]) for i, w in enumerate(words) if w == "-p"]
+    assert book.parse_params(pairs) == values
+    assert "--profile" not in book.rerun_command(CH2, "cpu")
+
+
+@pytest.mark.parametrize("kw, name", [({"alpha": -1.0}, "alpha"), ({"epsilon": 1.0}, "epsilon"),
+                                      ({"epochs": 0}, "epochs"), ({"epochs": 2.5}, "epochs"),
+                                      ({"dataset": "mnist"}, "dataset"), ({"image_dataset": "iris"}, "image_dataset"),
+                                      ({"seed": -1}, "seed"), ({"image_augment": "yes"}, "image_augment"),
+                                      ({"nonsense": 1}, "nonsense")])
+def test_check_params_names_the_bad_parameter(kw, name):
+    with pytest.raises(ValueError, match=name):
+        book.check_params(**kw)
+
+
+def test_check_params_accepts_good_values():
+    ok = book.check_params(alpha=0, epsilon=0.0, epochs=1, seed=0, dataset="spirals", subset=None,
+                           image_dataset=None, results_dir="results/cpu", image_augment=True)
+    assert ok["alpha"] == 0.0 and ok["dataset"] == "spirals" and ok["subset"] is None
+
+
+def test_profiles_cover_every_template_with_valid_parameters():
+    root = book.find_root()
+    stems = book.chapters(root / "notebooks")
+    assert stems == ["01_introduction", "02_erm_vrm_mixup", "03_label_smoothing"]
+    for profile in book.PROFILES:
+        table = book.load_profile(profile)
+        assert set(table) == set(stems)
+        for stem, params in table.items():
+            valid = book.chapter_parameters(root / "notebooks" / f"{stem}.ipynb")
+            assert set(params) <= set(valid), (profile, stem)
+            book.check_params(**params)
+
+
+def test_every_template_has_one_parameters_cell_followed_by_validation():
+    root = book.find_root()
+    for stem in book.chapters(root / "notebooks"):
+        nb = nbformat.read(root / "notebooks" / f"{stem}.ipynb", as_version=4)
+        tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, stem
+        assert "check_params(" in nb.cells[tagged[0] + 1].source, stem
+        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{stem} has outputs"
+
+
+def test_unknown_parameter_is_refused_before_running(tmp_path):
+    with pytest.raises(BookConfigError, match="unknown parameter 'alpah'.*valid parameters: .*alpha"):
+        build_book(only=CH2, params={"alpah": 0.4}, render=False, output_dir=tmp_path, quiet=True)
+    with pytest.raises(BookConfigError, match="unknown parameter 'alpah' for any chapter"):
+        build_book(params={"alpah": 0.4}, render=False, output_dir=tmp_path, quiet=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_chapter_and_profile_are_refused(tmp_path):
+    with pytest.raises(BookConfigError, match="unknown chapter '99_nope'; chapters: 01_introduction"):
+        build_book(only="99_nope", render=False, output_dir=tmp_path, quiet=True)
+    with pytest.raises(BookConfigError, match="unknown profile"):
+        build_book(profile="tpu", render=False, output_dir=tmp_path, quiet=True)
+    with pytest.raises(BookConfigError, match="render=True needs"):
+        build_book(only=CH2, render=True, output_dir=tmp_path, quiet=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------- kernels
+def test_chapter_runs_with_non_default_parameters(tmp_path):
+    res = build_book(only=CH2, params=SMALL, render=False, output_dir=tmp_path, progress_bar=False, quiet=True)
+    path = tmp_path / f"{CH2}.ipynb"
+    assert res["chapters"] == {CH2: path} and res["html"] is None
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary files left behind
+    nb = nbformat.read(path, as_version=4)
+    tags = [c.metadata.get("tags", []) for c in nb.cells]
+    # the template's parameters cell and papermill's injected cell are hidden in the rendered page ...
+    hidden = [i for i, t in enumerate(tags) if "parameters" in t or "injected-parameters" in t]
+    assert len(hidden) == 2 and all("remove-cell" in tags[i] for i in hidden)
+    # ... and followed by the note that shows the values of this run and how to re-run it
+    note = nb.cells[hidden[-1] + 1]
+    assert note.cell_type == "markdown" and "run-parameters" in note.metadata["tags"]
+    assert note.source.startswith("**Parameters of this run** (profile `cpu`)")
+    for shown in ("`alpha = 0.3`", "`epochs = 3`", "`subset = 20`", "`results_dir = None`",
+                  "`dataset = 'two-moons'`"):  # the last one comes from the cpu profile
+        assert shown in note.source
+    assert f"python -m mixup_repro book --only {CH2} -p alpha 0.3 -p epochs 3" in note.source
+    assert "-p alpha 0.4" in note.source  # the example of another value
+    injected = nb.cells[hidden[-1]].source
+    assert "alpha = 0.3" in injected and "epochs = 3" in injected
+    out = _stream_text(nb)
+    assert "alpha = 0.3:" in out and "3 epochs" in out and "40 training points" in out
+
+
+def test_bad_value_fails_the_chapter_in_one_line_and_replaces_nothing(tmp_path):
+    old = tmp_path / f"{CH2}.ipynb"
+    old.write_text("previous build")
+    with pytest.raises(ChapterError) as info:
+        build_book(only=CH2, params={"alpha": -1, "results_dir": None}, render=False, output_dir=tmp_path,
+                   progress_bar=False, quiet=True)
+    msg = str(info.value)
+    assert msg == f"chapter {CH2} failed: ValueError: alpha must be in [0, inf), got -1.0"
+    assert info.value.chapter == CH2 and info.value.ename == "ValueError"
+    assert old.read_text() == "previous build"
+    assert [p.name for p in tmp_path.iterdir()] == [old.name]
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    out = ["--no-render", "--no-progress", "--output-dir", str(tmp_path)]
+    # 2: bad requests, refused before anything runs
+    assert _cli(["book", "--only", "99_nope", *out]) == 2
+    assert _cli(["book", "--only", CH2, "-p", "alpah", "0.4", *out]) == 2
+    assert _cli(["book", "--only", CH2, "-p", "alpha", "1", "-p", "alpha", "2", *out]) == 2
+    assert _cli(["book", "--only", CH2, "--output-dir", str(tmp_path)]) == 2  # rendering needs book/chapters
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 4 and all(line.startswith("mixup-repro book: error: ") for line in err)
+    assert "unknown chapter '99_nope'" in err[0] and "'alpah'" in err[1] and "twice" in err[2]
+    assert list(tmp_path.iterdir()) == []
+    # 1: a chapter fails (bad value); one line, no traceback
+    assert _cli(["book", "--only", CH2, "-p", "alpha", "-1", "-p", "results_dir", "null", *out]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == (f"mixup-repro book: error: chapter {CH2} failed: ValueError: "
+                           "alpha must be in [0, inf), got -1.0")
+    assert list(tmp_path.iterdir()) == []
+    # 0: success
+    assert _cli(["book", "--only", "01_introduction", "-p", "results_dir", str(tmp_path / "none"), *out]) == 0
+    assert (tmp_path / "01_introduction.ipynb").is_file()
+    nb = nbformat.read(tmp_path / "01_introduction.ipynb", as_version=4)
+    assert "No results yet" in _stream_text(nb)
+    # argparse itself refuses an unknown profile
+    with pytest.raises(SystemExit) as info:
+        _parser().parse_args(["book", "--profile", "tpu"])
+    assert info.value.code == 2
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def test_results_helpers(tmp_path):
+    assert book.summarize_results(None) == []
+    assert book.summarize_results(tmp_path / "missing") == []
+    assert book.summarize_results(tmp_path) == []  # empty folder
+    common = dict(dataset="two-moons", model="mlp", optimizer="adam", lr=0.01, epochs=2, subset=5,
+                  augment=False, device="cpu")
+    runs = book.run_methods(common, alpha=0.4, epsilon=0.1, seeds=[0, 1], out=tmp_path)
+    assert list(runs) == ["erm", "label_smoothing", "mixup", "mixup_ls"]
+    assert [r.config.seed for r in runs["mixup"]] == [0, 1]
+    assert runs["mixup"][0].config.alpha == 0.4 and runs["erm"][0].config.alpha == 0.0
+    assert runs["mixup_ls"][0].config.label_smoothing == 0.1 and runs["mixup"][0].config.label_smoothing == 0.0
+    table = book.comparison_table(runs)
+    assert table.shape == (4, 6) and list(table.index) == list(runs) and (table["seeds"] == 2).all()
+    assert table["over-confidence (pp)"].notna().all()
+    errors = [r.summary["final_error"] for r in runs["erm"]]
+    assert table.loc["erm", "error (%)"] == pytest.approx(sum(errors) / 2)
+    assert " ± " in book.comparison_table(runs, formatted=True).loc["erm", "NLL"]
+    # pooled reliability: counts add up over the seeds; curves are averaged epoch by epoch
+    pooled = book.pool_reliability(runs["mixup"])
+    assert sum(pooled["bin_count"]) == sum(r.summary["num_eval"] for r in runs["mixup"])
+    curves = book.mean_curves(runs["mixup"])
+    assert curves["epoch"] == [1, 2]
+    assert curves["test_error"][1] == pytest.approx(sum(r.curves["test_error"][1] for r in runs["mixup"]) / 2)
+    (group,) = book.summarize_results(tmp_path)
+    assert (group.dataset, group.model) == ("two-moons", "mlp")
+    assert group.common["epochs"] == 2 and group.common["optimizer"] == "adam"
+    assert len(group.table) == 4 and (group.table["seeds"] == 2).all()
+    assert list(group.table.columns) == ["α", "ε", "seeds", "error (%)", "NLL", "ECE (%)"]
+    assert group.table.loc["mixup", "α"] == 0.4 and group.table.loc["mixup_ls", "ε"] == 0.1

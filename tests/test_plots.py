@@ -1,0 +1,135 @@
+"""Every plot function returns a matplotlib Figure with a title and labelled axes (cheap inputs)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import math  # noqa: E402
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from mixup_repro import plots  # noqa: E402
+from mixup_repro.metrics import reliability_bins  # noqa: E402
+from mixup_repro.models import build_model  # noqa: E402
+
+
+def _check(fig) -> None:
+    """A Figure with a title, and x and y labels on its plotting axes (colour bars aside)."""
+    try:
+        assert isinstance(fig, Figure)
+        axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+        assert axes
+        suptitle = fig._suptitle.get_text() if fig._suptitle is not None else ""
+        assert suptitle or all(ax.get_title() for ax in axes), "figure without a title"
+        assert all(ax.get_xlabel() for ax in axes), "axis without an x label"
+        assert axes[0].get_ylabel(), "axis without a y label"
+    finally:
+        plt.close(fig)
+
+
+def _reliability(seed: int) -> dict:
+    g = torch.Generator().manual_seed(seed)
+    probs = torch.softmax(3 * torch.randn(200, 4, generator=g), 1)
+    labels = torch.randint(0, 4, (200,), generator=g)
+    return reliability_bins(probs, labels)
+
+
+def _curves(n: int, shift: float) -> dict:
+    e = list(range(1, n + 1))
+    return {"epoch": e, "test_error": [50 / k + shift for k in e], "test_ece": [0.1 / k for k in e],
+            "test_loss": [1 / k for k in e], "train_loss": [1 / k for k in e]}
+
+
+def test_beta_densities():
+    _check(plots.plot_beta_densities(alphas=(0.2, 1.0, 4.0, 8.0), n_samples=300, bins=10))
+
+
+def test_beta_pdf_matches_known_values():
+    assert plots.beta_pdf(0.3, 1.0) == pytest.approx(1.0)
+    assert plots.beta_pdf(0.5, 2.0) == pytest.approx(1.5)  # 6 * 0.5 * 0.5
+    grid = np.linspace(0.0005, 0.9995, 2000)
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
+    assert trapezoid(plots.beta_pdf(grid, 8.0), grid) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_lambda_concentration():
+    _check(plots.plot_lambda_concentration(alphas=(0.1, 1.0, 10.0), n_samples=300))
+
+
+def test_decision_boundaries_two_and_more_classes():
+    torch.manual_seed(0)
+    x = torch.randn(50, 2)
+    for k in (2, 3):
+        y = torch.arange(50) % k
+        models = {"erm": build_model("mlp", k, 2, hidden=8), "mixup": build_model("mlp", k, 2, hidden=8)}
+        _check(plots.plot_decision_boundaries(models, x, y, resolution=12))
+
+
+def test_decision_grid_shapes_and_probabilities():
+    model = build_model("mlp", 3, 2, hidden=4)
+    xx, yy, probs = plots.decision_grid(model, torch.randn(10, 2), resolution=7)
+    assert xx.shape == yy.shape == (7, 7) and probs.shape == (7, 7, 3)
+    assert np.allclose(probs.sum(-1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="shape"):
+        plots.decision_grid(model, torch.randn(10, 3))
+
+
+def test_target_properties_and_statistics():
+    _check(plots.plot_target_properties(lambdas=np.linspace(0, 1, 11), epsilons=(0.0, 0.1), num_classes=5))
+    st = plots.target_statistics([0.0, 0.5, 1.0], [0.0, 0.2], num_classes=4)
+    # max confidence (1 - eps) max(lam, 1 - lam) + eps / K; entropy log 2 for an even mix without smoothing
+    assert st["max_confidence"][0].tolist() == pytest.approx([1.0, 0.5, 1.0])
+    assert st["max_confidence"][1].tolist() == pytest.approx([0.85, 0.45, 0.85])
+    assert st["entropy"][0][1] == pytest.approx(math.log(2))
+
+
+def test_reliability_from_metrics_and_from_run_summaries():
+    _check(plots.plot_reliability({"erm": _reliability(0), "mixup": _reliability(1)}))
+    # a run summary stores empty bins as None and has no bin edges
+    summary_style = {"bin_count": [0, 3, 5], "bin_confidence": [None, 0.5, 0.9], "bin_accuracy": [None, 0.4, 1.0]}
+    _check(plots.plot_reliability({m: summary_style for m in ("erm", "label_smoothing", "mixup", "mixup_ls")}))
+
+
+def test_learning_curves():
+    _check(plots.plot_learning_curves({"erm": _curves(5, 0.0), "mixup": _curves(5, 1.0)}, "test_ece"))
+    with pytest.raises(ValueError, match="no 'nope'"):
+        plots.plot_learning_curves({"erm": _curves(3, 0.0)}, "nope")
+
+
+def test_method_comparison():
+    table = pd.DataFrame({"method": ["erm", "erm", "mixup", "mixup"], "final_error": [5.0, 6.0, 4.0, 4.5],
+                          "final_nll": [0.3, 0.32, 0.2, 0.21], "final_ece": [0.03, 0.04, 0.01, 0.02],
+                          "dataset": ["a", "a", "a", "a"]})
+    _check(plots.plot_method_comparison(table))
+    _check(plots.plot_method_comparison(table, metrics=("final_error",), hue="dataset"))
+    with pytest.raises(ValueError, match="lacks"):
+        plots.plot_method_comparison(table, metrics=("missing",))
+
+
+def test_mixed_examples():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randint(0, 256, (1, 8, 8), generator=g, dtype=torch.uint8)
+    b = torch.randint(0, 256, (1, 8, 8), generator=g, dtype=torch.uint8)
+    _check(plots.plot_mixed_examples(a, b, 0, 2, ["zero", "one", "two"], lambdas=(1.0, 0.5, 0.0), epsilon=0.1))
+    rgb = torch.rand(2, 3, 8, 8, generator=g)
+    _check(plots.plot_mixed_examples(rgb[0], rgb[1], 1, 0, ["cat", "dog"]))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: plots.plot_beta_densities(alphas=(-1.0,)),
+    lambda: plots.plot_beta_densities(alphas=(0.0,)),
+    lambda: plots.plot_reliability({}),
+    lambda: plots.plot_decision_boundaries({}, torch.zeros(3, 2), torch.zeros(3)),
+    lambda: plots.target_statistics([0.5], [1.0]),
+    lambda: plots.plot_mixed_examples(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2), 0, 1, ["a", "b"], epsilon=-0.1),
+])
+def test_bad_arguments_raise_value_errors(call):
+    with pytest.raises(ValueError):
+        call()
