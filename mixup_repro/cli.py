@@ -145,9 +145,14 @@ def _cmd_train(args) -> int:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
     s = res.summary
+
+    def num(key, fmt):  # a diverged run stores NaN as null
+        return "n/a" if s.get(key) is None else format(s[key], fmt)
+
     where = f" -> {res.path}" if res.path else ""
-    print(f"{run_id(cfg)}: final error {s['final_error']:.2f}%, median of last 10 {s['median_last10_error']:.2f}%, "
-          f"best {s['best_error']:.2f}%, NLL {s['final_nll']:.4f}, ECE {s['final_ece']:.4f}{where}")
+    print(f"{run_id(cfg)}: final error {num('final_error', '.2f')}%, median of last 10 "
+          f"{num('median_last10_error', '.2f')}%, best {num('best_error', '.2f')}%, NLL {num('final_nll', '.4f')}, "
+          f"ECE {num('final_ece', '.4f')}{where}")
     return 0
 
 

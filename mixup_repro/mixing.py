@@ -289,8 +289,12 @@ def mix_with(x: Tensor, x2: Tensor, probs: Tensor, probs2: Tensor, lam: Tensor, 
     The fast path the trainer uses after validating its data once: no host synchronisation, so it is
     safe inside a CUDA training step. ``lam`` is a 0-d or (B,) tensor; ``probs`` (B, K) float targets.
     """
-    lx = _broadcast(lam, x)
-    inputs = lx * x + (1 - lx) * x2
+    if x.dtype in (torch.float16, torch.bfloat16):  # mix in float32 so inputs and labels use the same λ
+        lx = _broadcast(lam, x.float())
+        inputs = (lx * x.float() + (1 - lx) * x2.float()).to(x.dtype)
+    else:
+        lx = _broadcast(lam, x)
+        inputs = lx * x + (1 - lx) * x2
     lt = lam.to(probs.dtype)
     lt = lt[:, None] if lt.dim() == 1 else lt
     return inputs, _smooth(lt * probs + (1 - lt) * probs2, eps)
@@ -396,8 +400,8 @@ def mix_k(x: Tensor, y: Tensor, *, num_classes: int, k: int = 3, alpha: float = 
         if not isinstance(weights, Tensor) or weights.shape not in ((k,), (batch, k)):
             raise ValueError(f"weights must be a tensor of shape ({k},) or ({batch}, {k})")
         weights = weights.detach().double()
-        if bool((weights < 0).any()) or float((weights.sum(-1) - 1).abs().max()) > 1e-6:
-            raise ValueError("weights must be non-negative and sum to 1 along the last axis")
+        if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()) or float((weights.sum(-1) - 1).abs().max()) > 1e-6:
+            raise ValueError("weights must be finite, non-negative and sum to 1 along the last axis")
     weights = weights.to(x.device)
     gdev = generator.device if generator is not None else None
     perms = [torch.randperm(batch, generator=generator, device=gdev).to(x.device) for _ in range(k - 1)]
@@ -471,7 +475,9 @@ class Mixup(nn.Module):
         Number of samples mixed (2 = mixup; > 2 uses Dirichlet weights, the ``mixup_double`` idea;
         ``mode`` must then be "batch" and ``prob`` 1).
     generator : torch.Generator, optional
-        Source of randomness (λ, partners, the ``prob`` coin).
+        Source of randomness (λ, partners, the ``prob`` coin). Used as a ``collate_fn`` in DataLoader worker
+        processes, each worker starts from a copy of this generator's state and would draw the same stream:
+        re-seed it per worker (``worker_init_fn``) or leave it None (torch seeds workers differently).
     """
 
     def __init__(self, alpha: float = 1.0, *, num_classes: int, label_smoothing: float = 0.0, prob: float = 1.0,

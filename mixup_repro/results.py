@@ -134,7 +134,8 @@ def load_results(path, *, recursive: bool = True):
     One row per run: every config field as a column (``dataset``, ``model``, ``method``, ``alpha``,
     ``label_smoothing``, ``seed``, ...), then ``run_id``, the summary metrics, ``device``, ``git_commit``,
     ``wall_s`` and ``path``. Files that do not parse or validate are skipped with a ``UserWarning``
-    naming the file. A missing folder gives an empty DataFrame.
+    naming the file; a second file with an already-read run id is skipped likewise. A missing folder gives
+    an empty DataFrame.
     """
     import pandas as pd
 
@@ -145,7 +146,7 @@ def load_results(path, *, recursive: bool = True):
         files = sorted(path.rglob("*.json") if recursive else path.glob("*.json"))
     else:
         files = []
-    rows = []
+    rows, seen = [], {}
     for f in files:
         if f.name.startswith("."):
             continue
@@ -154,6 +155,11 @@ def load_results(path, *, recursive: bool = True):
         except ResultsError as e:
             warnings.warn(f"skipping {e}", UserWarning, stacklevel=2)
             continue
+        if d["run_id"] in seen:  # one run, two copies (e.g. in two sub-folders): count it once
+            warnings.warn(f"skipping {f}: run {d['run_id']} already read from {seen[d['run_id']]}", UserWarning,
+                          stacklevel=2)
+            continue
+        seen[d["run_id"]] = f
         row = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d["config"].items()}
         row["run_id"] = d["run_id"]
         row.update({k: v for k, v in d["summary"].items() if not isinstance(v, (list, dict))})

@@ -46,6 +46,7 @@ from ._checks import check_alpha, check_choice, check_eps, check_int, check_prob
 from .checkpoint import CheckpointError, Interrupted, StopSignal, load_checkpoint, save_checkpoint
 from .data import (
     DATASET_NAMES,
+    IMAGE_DATASETS,
     augment_batch,
     corrupt_labels,
     default_data_dir,
@@ -117,47 +118,54 @@ class TrainConfig:
     checkpoint_every: int = 10
 
     def __post_init__(self):
+        def put(name, value):  # store the coerced value: alpha=2 and alpha=2.0 are one config (one run id)
+            object.__setattr__(self, name, value)
+
         check_choice("dataset", self.dataset, DATASET_NAMES)
         check_choice("model", self.model, MODEL_NAMES)
         check_choice("method", self.method, METHODS)
-        check_alpha(self.alpha)
-        check_eps(self.label_smoothing)
+        put("alpha", check_alpha(self.alpha))
+        put("label_smoothing", check_eps(self.label_smoothing))
         if self.label_smoothing > 0 and self.method not in SMOOTHING_METHODS:
             raise ValueError(f"label_smoothing = {self.label_smoothing} is only used by methods "
                              f"{', '.join(SMOOTHING_METHODS)}; method {self.method!r} would ignore it")
         check_choice("pairing", self.pairing, ("random", "knn"))
         if self.method == "manifold" and (self.pairing != "random" or self.same_class):
             raise ValueError("pairing must be 'random' (in-batch, all classes) for method 'manifold'")
-        check_int("knn_k", self.knn_k, low=1)
-        check_prob(self.mix_prob, "mix_prob")
-        check_int("mix_layer", self.mix_layer, low=0)
-        check_real("noise_std", self.noise_std, low=0.0)
-        check_int("width", self.width, low=1)
-        check_real("dropout", self.dropout, low=0.0, high=1.0, high_open=True)
+        for name in ("same_class", "augment"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        put("knn_k", check_int("knn_k", self.knn_k, low=1))
+        put("mix_prob", check_prob(self.mix_prob, "mix_prob"))
+        put("mix_layer", check_int("mix_layer", self.mix_layer, low=0))
+        put("noise_std", check_real("noise_std", self.noise_std, low=0.0))
+        put("width", check_int("width", self.width, low=1))
+        put("dropout", check_real("dropout", self.dropout, low=0.0, high=1.0, high_open=True))
         check_choice("optimizer", self.optimizer, ("sgd", "adam"))
-        check_real("lr", self.lr, low=0.0, low_open=True)
-        check_real("momentum", self.momentum, low=0.0, high=1.0, high_open=True)
-        check_real("weight_decay", self.weight_decay, low=0.0)
-        check_int("batch_size", self.batch_size, low=1)
-        check_int("epochs", self.epochs, low=1)
+        put("lr", check_real("lr", self.lr, low=0.0, low_open=True))
+        put("momentum", check_real("momentum", self.momentum, low=0.0, high=1.0, high_open=True))
+        put("weight_decay", check_real("weight_decay", self.weight_decay, low=0.0))
+        put("batch_size", check_int("batch_size", self.batch_size, low=1))
+        put("epochs", check_int("epochs", self.epochs, low=1))
         if self.milestones is not None:
-            object.__setattr__(self, "milestones", tuple(check_int("milestones", m, low=1) for m in self.milestones))
-        check_real("lr_decay", self.lr_decay, low=0.0, low_open=True, high=1.0)
+            put("milestones", tuple(check_int("milestones", m, low=1) for m in self.milestones))
+        put("lr_decay", check_real("lr_decay", self.lr_decay, low=0.0, low_open=True, high=1.0))
         if self.subset is not None:
-            check_int("subset", self.subset, low=1)
+            put("subset", check_int("subset", self.subset, low=1))
         if self.test_subset is not None:
-            check_int("test_subset", self.test_subset, low=1)
-        check_prob(self.label_noise, "label_noise")
-        check_real("val_fraction", self.val_fraction, low=0.0, high=1.0, high_open=True)
-        object.__setattr__(self, "fgsm_eps", tuple(check_real("fgsm_eps", e, low=0.0, high=1.0)
-                                                   for e in self.fgsm_eps))
-        check_int("seed", self.seed, low=0)
+            put("test_subset", check_int("test_subset", self.test_subset, low=1))
+        put("label_noise", check_prob(self.label_noise, "label_noise"))
+        put("val_fraction", check_real("val_fraction", self.val_fraction, low=0.0, high=1.0, high_open=True))
+        put("fgsm_eps", tuple(check_real("fgsm_eps", e, low=0.0, high=1.0) for e in self.fgsm_eps))
+        if self.fgsm_eps and self.dataset not in IMAGE_DATASETS:
+            raise ValueError(f"fgsm_eps needs an image dataset; {self.dataset!r} is not one")
+        put("seed", check_int("seed", self.seed, low=0))
         check_choice("precision", self.precision, ("auto", "fp32", "bf16"))
         if self.channels_last is not None and not isinstance(self.channels_last, bool):
             raise TypeError(f"channels_last must be True, False or None (auto), got {self.channels_last!r}")
         if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
-        check_int("checkpoint_every", self.checkpoint_every, low=0)
+        put("checkpoint_every", check_int("checkpoint_every", self.checkpoint_every, low=0))
 
     @property
     def lr_milestones(self) -> tuple[int, ...]:
@@ -520,6 +528,12 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
         st = load_checkpoint(ckpt_path, map_location=device)
         if st.get("run_id") != rid:
             raise CheckpointError(f"refusing checkpoint {ckpt_path}: it belongs to run {st.get('run_id')!r}")
+        here = (device.type, _precision(cfg, device))
+        there = (st.get("device_type"), st.get("precision"))
+        if there != here:
+            raise CheckpointError(f"refusing checkpoint {ckpt_path}: it was written on {there[0]} in {there[1]}, "
+                                  f"this run is on {here[0]} in {here[1]}; resume on the same kind of device "
+                                  "(or use --no-resume)")
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
@@ -543,7 +557,7 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
             "generators": {k: g.get_state() for k, g in gens.items()}, "torch_rng": torch.get_rng_state(),
             "order": order.cpu() if order is not None else torch.zeros(0, dtype=torch.long),
             "loss_sum": loss_sum.cpu(), "curves": curves, "wall_s": wall_before + time.perf_counter() - t0,
-            "started": started,
+            "started": started, "device_type": device.type, "precision": _precision(cfg, device),
         }
         if device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(device)
@@ -579,13 +593,13 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
             order = None
             lr = opt.param_groups[0]["lr"]
             sched.step()
-            ev = evaluate(model, ds.x_test, ds.y_test, inputs, autocast=autocast)
+            ev = evaluate(model, ds.x_test, ds.y_test, inputs)  # fp32: metrics free of bf16 rounding
             row = [train_loss, ev["loss"], ev["error"], ev["ece"]]
             if cfg.label_noise > 0:
-                pred = evaluate(model, ds.x_train, ds.y_train, inputs, autocast=autocast)["pred"]
+                pred = evaluate(model, ds.x_train, ds.y_train, inputs)["pred"]
                 wrong = pred != ds.y_train
-                row += [wrong[corrupted].double().mean() * 100 if bool(corrupted.any()) else torch.tensor(0.0),
-                        (pred != clean_y)[~corrupted].double().mean() * 100]
+                # mean over an empty set is NaN, stored as null (not 0, which would read "nothing memorized")
+                row += [wrong[corrupted].double().mean() * 100, (pred != clean_y)[~corrupted].double().mean() * 100]
             vals = torch.stack([v.double().cpu() for v in row]).tolist()  # the one host sync per epoch
             curves["epoch"].append(epoch + 1)
             curves["lr"].append(lr)
@@ -600,7 +614,9 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
                 bar.close()
                 raise Interrupted(stop.received, written, epoch + 1, 0)
         bar.close()
-        record = _finish(cfg, rid, model, ds, inputs, autocast, curves, device, started, wall_before, t0)
+        if ckpt_path is not None and not (ckpt_path.exists() and start_epoch == cfg.epochs):
+            checkpoint(cfg.epochs, 0, None, loss_sum, t0)  # the final evaluation must not cost the training
+        record = _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t0)
         if stop.received:  # stopped while finishing: keep the finished training, write no results
             written = checkpoint(cfg.epochs, 0, None, loss_sum, t0)
             raise Interrupted(stop.received, written, cfg.epochs, 0)
@@ -613,7 +629,7 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
     return RunResult(cfg, rid, curves, record["summary"], model if keep_model else None, path, record)
 
 
-def _finish(cfg, rid, model, ds, inputs, autocast, curves, device, started, wall_before, t0) -> dict:
+def _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t0) -> dict:
     """Summary statistics, final-model extras (reliability bins, FGSM) and provenance of a finished run."""
     errs = curves["test_error"]
     summary = {
@@ -627,11 +643,9 @@ def _finish(cfg, rid, model, ds, inputs, autocast, curves, device, started, wall
         "num_train": ds.num_train,
         "num_eval": ds.num_test,
     }
-    counts = evaluate(model, ds.x_test, ds.y_test, inputs, autocast=autocast)["counts"]
+    counts = evaluate(model, ds.x_test, ds.y_test, inputs)["counts"]
     summary["reliability"] = reliability_from_counts(counts)
     for eps in cfg.fgsm_eps:
-        if ds.kind != "image":
-            raise ValueError("fgsm_eps needs image data")
         summary[f"fgsm_error_{eps:g}"] = fgsm_error(model, ds.x_test, ds.y_test, eps, inputs)
     wall = wall_before + time.perf_counter() - t0
     record = {

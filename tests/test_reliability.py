@@ -136,3 +136,23 @@ def test_unwritable_out_is_reported_before_training(tmp_path):
     with pytest.raises(OSError, match=r"--out folder .* is not writable"):
         fit(TrainConfig(dataset="two-moons", model="mlp", epochs=50, device="cpu"), blocker / "sub", quiet=True)
     assert time.perf_counter() - t0 < 5
+
+
+def test_checkpoint_from_another_device_or_precision_is_refused(tmp_path):
+    cfg = TrainConfig(dataset="two-moons", model="mlp", optimizer="adam", lr=0.01, epochs=2, device="cpu")
+    ckpt = tmp_path / "checkpoints" / f"{run_id(cfg)}.pt"
+    from mixup_repro import save_checkpoint
+
+    save_checkpoint(ckpt, {"run_id": run_id(cfg), "device_type": "cuda", "precision": "bf16"})
+    with pytest.raises(CheckpointError, match=r"written on cuda in bf16, this run is on cpu in fp32"):
+        fit(cfg, tmp_path, quiet=True)
+
+
+def test_duplicate_run_ids_are_counted_once(tmp_path):
+    cfg = TrainConfig(dataset="two-moons", model="mlp", optimizer="adam", lr=0.01, epochs=1, device="cpu")
+    res = fit(cfg, tmp_path / "a", quiet=True)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / res.path.name).write_text(res.path.read_text())
+    with pytest.warns(UserWarning, match=r"already read from"):
+        df = load_results(tmp_path)
+    assert len(df) == 1

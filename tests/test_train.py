@@ -119,3 +119,13 @@ def test_config_roundtrip():
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     with pytest.raises(ValueError, match=r"unknown TrainConfig field"):
         TrainConfig.from_dict({"bogus": 1})
+
+
+def test_numbers_are_coerced_so_equal_configs_share_a_run_id():
+    assert run_id(TrainConfig(alpha=2, weight_decay=0)) == run_id(TrainConfig(alpha=2.0, weight_decay=0.0))
+    assert isinstance(TrainConfig(lr=1).lr, float)
+
+
+def test_fgsm_on_points_is_refused_before_training():
+    with pytest.raises(ValueError, match=r"fgsm_eps needs an image dataset"):
+        TrainConfig(dataset="iris", model="mlp", fgsm_eps=(0.1,))
