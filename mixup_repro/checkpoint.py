@@ -68,12 +68,15 @@ class StopSignal:
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self):
+    def __init__(self, on_second=None):
         self.received: str | None = None
         self._old = {}
+        self._on_second = on_second  # called before giving up on a second signal (e.g. kill child processes)
 
     def _handler(self, signum, frame):
         if self.received is not None:  # second signal: give up gracefully stopping
+            if self._on_second is not None:
+                self._on_second()
             signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
             raise KeyboardInterrupt
         self.received = signal.Signals(signum).name

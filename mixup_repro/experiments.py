@@ -42,13 +42,13 @@ import signal
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .checkpoint import StopSignal
 from .data import IMAGE_DATASETS
 from .results import ResultsError, atomic_write_bytes, read_result
 from .train import TrainConfig, result_path, run_id
@@ -731,33 +731,7 @@ class SweepInterrupted(Exception):
                          f"and checkpointed, {remaining} not finished; run the same command again to resume")
 
 
-class _SweepSignals:
-    """Turns SIGTERM / SIGINT into a flag for the sweep loop (main thread only); a second one is fatal."""
-
-    def __init__(self, on_second=None):
-        self.received: str | None = None
-        self._old = {}
-        self._on_second = on_second
-
-    def _handler(self, signum, frame):
-        if self.received is not None:
-            if self._on_second is not None:
-                self._on_second()
-            signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
-            raise KeyboardInterrupt
-        self.received = signal.Signals(signum).name
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for s in (signal.SIGTERM, signal.SIGINT):
-                self._old[s] = signal.signal(s, self._handler)
-        return self
-
-    def __exit__(self, *exc):
-        for s, h in self._old.items():
-            signal.signal(s, h)
-        self._old.clear()
-        return False
+_SweepSignals = StopSignal  # one graceful-stop mechanism for runs and sweeps
 
 
 def _visible_gpus() -> list[str]:
