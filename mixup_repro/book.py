@@ -377,7 +377,7 @@ def _params_note(stem: str, profile: str, values: dict[str, str], overrides: Map
 
 
 def _example_value(name: str) -> Any:
-    return {"alpha": 0.4, "epsilon": 0.2, "epochs": 50, "results_dir": "results/gpu"}[name]
+    return {"alpha": 0.4, "epsilon": 0.2, "epochs": 50, "results_dir": "results/paper"}[name]
 
 
 def _postprocess(nb, stem: str, profile: str, merged: dict, overrides: Mapping[str, Any], info: dict):
