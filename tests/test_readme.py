@@ -16,3 +16,12 @@ def test_readme_training_step_runs():
     assert ns["y_soft"].shape == (128, 10)
     assert abs(float(ns["y_soft"].sum(1).mean()) - 1) < 1e-6
     assert ns["loss"].item() > 0
+
+
+def test_readme_results_section_matches_the_committed_results(monkeypatch):
+    """Every number in the README's results section comes from results/ (regenerate: python -m mixup_repro report)."""
+    from mixup_repro.report import update_readme
+
+    monkeypatch.chdir(README.parent)  # the section names the folder as given: results/<scale>
+    assert not update_readme("README.md", "results", check=True), \
+        "README results section is stale: run `python -m mixup_repro report`"
