@@ -197,13 +197,22 @@ def check_params(**params) -> dict[str, Any]:
         For an unknown name or a bad value; the message names the parameter, e.g.
         ``alpha must be in [0, inf), got -1.0``.
     """
+    return validate_params(_PARAM_CHECKS, params)
+
+
+def validate_params(checks: Mapping[str, Callable[[str, Any], Any]], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Run ``checks[name](name, value)`` for every parameter; unknown names and bad values raise ValueError.
+
+    The one validation mechanism of every chapter template (theory chapters here, table chapters in
+    :mod:`mixup_repro.report`); a wrong type is reported as a bad value too, so notebooks see one type.
+    """
     out = {}
     for name, value in params.items():
-        if name not in _PARAM_CHECKS:
-            raise ValueError(f"unknown parameter {name!r}; known: {', '.join(sorted(_PARAM_CHECKS))}")
+        if name not in checks:
+            raise ValueError(f"unknown parameter {name!r}; known: {', '.join(sorted(checks))}")
         try:
-            out[name] = _PARAM_CHECKS[name](name, value)
-        except TypeError as err:  # wrong type is a bad value too: one exception type for the notebooks
+            out[name] = checks[name](name, value)
+        except TypeError as err:
             raise ValueError(str(err)) from None
     return out
 

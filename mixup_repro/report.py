@@ -613,15 +613,9 @@ def check_params(**params) -> dict:
     ``paper_results_dir`` (a path, or None), ``run_missing`` (true or false), ``max_live_runs`` (None or an
     integer >= 0). Raises ``ValueError`` naming the parameter.
     """
-    out = {}
-    for name, value in params.items():
-        if name not in _PARAM_CHECKS:
-            raise ValueError(f"unknown parameter {name!r}; known: {', '.join(sorted(_PARAM_CHECKS))}")
-        try:
-            out[name] = _PARAM_CHECKS[name](name, value)
-        except TypeError as err:
-            raise ValueError(str(err)) from None
-    return out
+    from .book import validate_params
+
+    return validate_params(_PARAM_CHECKS, params)
 
 
 _TEMP_DIRS: list[str] = []
