@@ -22,6 +22,7 @@ from .mixing import (
                    MixedBatch,
                    Mixup,
                    mix,
+                   mix_inputs,
                    mix_k,
                    mix_with,
                    mixup_criterion,
@@ -37,7 +38,7 @@ __all__ = [
     "CheckpointError", "DATASET_NAMES", "Dataset", "Interrupted", "METHODS", "MODEL_NAMES", "MixedBatch", "Mixup",
     "RunResult", "TrainConfig", "atomic_write_json", "augment_batch", "build_model", "calibration_counts",
     "corrupt_labels", "count_parameters", "ece", "error", "evaluate", "fgsm_error", "fit", "knn_partners",
-    "load_checkpoint", "load_dataset", "load_results", "mix", "mix_k", "mix_with", "mixup_criterion", "nll",
+    "load_checkpoint", "load_dataset", "load_results", "mix", "mix_inputs", "mix_k", "mix_with", "mixup_criterion", "nll",
     "normalize", "read_result", "reliability_bins", "run_id", "sample_dirichlet", "sample_lambda",
     "save_checkpoint", "smooth_labels", "split_validation", "subset_per_class",
 ]

@@ -731,7 +731,6 @@ class SweepInterrupted(Exception):
                          f"and checkpointed, {remaining} not finished; run the same command again to resume")
 
 
-_SweepSignals = StopSignal  # one graceful-stop mechanism for runs and sweeps
 
 
 def _visible_gpus() -> list[str]:
@@ -782,7 +781,7 @@ def _run_inprocess(jobs, out, quiet, failures):
     from .train import fit
 
     done = 0
-    with _SweepSignals() as sig:
+    with StopSignal() as sig:
         for i, (cfg, force) in enumerate(jobs):
             if sig.received:
                 raise SweepInterrupted(sig.received, 0, done, len(jobs) - i)
@@ -817,7 +816,7 @@ def _run_subprocesses(jobs, out, workers, quiet, failures):
             if proc.poll() is None:
                 proc.kill()
 
-    with _SweepSignals(on_second=kill_all) as sig:
+    with StopSignal(on_second=kill_all) as sig:
         try:
             while (pending or running) and not sig.received:
                 for slot in range(workers):

@@ -33,6 +33,7 @@ __all__ = [
     "MixedBatch",
     "Mixup",
     "mix",
+    "mix_inputs",
     "mix_k",
     "mixup_criterion",
     "sample_dirichlet",
@@ -282,6 +283,19 @@ def _broadcast(w: Tensor, x: Tensor) -> Tensor:
     return w.reshape(-1, *([1] * (x.dim() - 1))) if w.dim() == 1 else w
 
 
+def mix_inputs(x: Tensor, x2: Tensor, lam: Tensor) -> Tensor:
+    """Formula (1) on inputs only, ``λ·x + (1−λ)·x2``, unchecked; ``lam`` a 0-d or (B,) tensor.
+
+    Half-precision inputs are mixed in float32 and cast back, so inputs and labels see the same λ.
+    Used for images, for hidden representations (manifold mixup) and for inputs whose label is not mixed.
+    """
+    if x.dtype in (torch.float16, torch.bfloat16):
+        lx = _broadcast(lam, x.float())
+        return (lx * x.float() + (1 - lx) * x2.float()).to(x.dtype)
+    lx = _broadcast(lam, x)
+    return lx * x + (1 - lx) * x2
+
+
 def mix_with(x: Tensor, x2: Tensor, probs: Tensor, probs2: Tensor, lam: Tensor, eps: float = 0.0
              ) -> tuple[Tensor, Tensor]:
     """Formula (1) then (2) for explicit partners ``x2`` / ``probs2``, without any validation.
@@ -289,12 +303,7 @@ def mix_with(x: Tensor, x2: Tensor, probs: Tensor, probs2: Tensor, lam: Tensor, 
     The fast path the trainer uses after validating its data once: no host synchronisation, so it is
     safe inside a CUDA training step. ``lam`` is a 0-d or (B,) tensor; ``probs`` (B, K) float targets.
     """
-    if x.dtype in (torch.float16, torch.bfloat16):  # mix in float32 so inputs and labels use the same λ
-        lx = _broadcast(lam, x.float())
-        inputs = (lx * x.float() + (1 - lx) * x2.float()).to(x.dtype)
-    else:
-        lx = _broadcast(lam, x)
-        inputs = lx * x + (1 - lx) * x2
+    inputs = mix_inputs(x, x2, lam)
     lt = lam.to(probs.dtype)
     lt = lt[:, None] if lt.dim() == 1 else lt
     return inputs, _smooth(lt * probs + (1 - lt) * probs2, eps)

@@ -891,6 +891,16 @@ def _style() -> None:
     sns.set_theme(style="whitegrid", context="notebook")
 
 
+def _finish(fig, ax, drawn: bool, empty: str, *, legend_size: int = 8):
+    """Legend when something was drawn, else a centred note; tight layout; the figure."""
+    if drawn:
+        ax.legend(fontsize=legend_size)
+    else:
+        _note(ax, empty)
+    fig.tight_layout()
+    return fig
+
+
 def _note(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=11, color="0.35",
             wrap=True)
@@ -991,12 +1001,7 @@ def plot_alpha_sweep(df, metric: str = "median_last10_error", *, title: str | No
     ax.set_xlabel("α (Beta(α, α) concentration)")
     ax.set_ylabel(_metric_text(metric))
     ax.set_title(title or f"Test error against α ({df.attrs.get('scale', '')} scale, weight decay 1e-4)")
-    if drawn:
-        ax.legend(fontsize=9)
-    else:
-        _note(ax, "no finished α-sweep runs yet")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, drawn, "no finished α-sweep runs yet", legend_size=9)
 
 
 def _mean_std_curves(records, key):
@@ -1035,12 +1040,7 @@ def plot_row_curves(runs: Mapping[str, list], metric: str = "test_error", *, tit
     ax.set_ylabel(ylabel or _METRIC_TEXT.get(metric, {"test_error": "test error (%)"}.get(metric, metric)))
     ax.set_title((title or "Curves during training (mean over seeds, band ± std)")
                  + (f"\n{common.strip(' []')}" if common else ""), fontsize=11)
-    if drawn:
-        ax.legend(fontsize=8)
-    else:
-        _note(ax, "no finished runs yet")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, drawn, "no finished runs yet", legend_size=8)
 
 
 def plot_memorization(runs: Mapping[str, list], *, methods: Sequence[str] = ("ERM", "ERM + dropout p=0.5",
@@ -1148,12 +1148,7 @@ def plot_fgsm(df, *, title: str | None = None):
     ax.set_xlabel("FGSM step ε (pixel units in [0, 1]; 0 = clean test set)")
     ax.set_ylabel("test error (%)")
     ax.set_title(title or f"Error under FGSM attacks ({df.attrs.get('scale', '')} scale)")
-    if drawn:
-        ax.legend(fontsize=8)
-    else:
-        _note(ax, "no finished runs yet")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, drawn, "no finished runs yet", legend_size=8)
 
 
 def plot_eps_validation(df, metric: str = "median_last10_error", *, title: str | None = None):
@@ -1181,12 +1176,7 @@ def plot_eps_validation(df, metric: str = "median_last10_error", *, title: str |
     ax.set_xlabel("label smoothing ε (0 = mixup)")
     ax.set_ylabel(_metric_text(metric))
     ax.set_title(title or f"Choosing ε on a validation split ({df.attrs.get('scale', '')} scale)")
-    if drawn:
-        ax.legend(fontsize=8)
-    else:
-        _note(ax, "no finished runs yet")
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, drawn, "no finished runs yet", legend_size=8)
 
 
 # ----------------------------------------------------------------------------------------------------------

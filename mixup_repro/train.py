@@ -56,7 +56,7 @@ from .data import (
     subset_per_class,
 )
 from .metrics import calibration_counts, ece_from_counts, reliability_from_counts
-from .mixing import mix_with, sample_lambda
+from .mixing import mix_inputs, mix_with, sample_lambda
 from .models import MODEL_NAMES, build_model
 from .results import SCHEMA, atomic_write_json, check_writable, device_name, git_commit, read_result, versions
 
@@ -300,13 +300,11 @@ class _Partners:
     """Draws a partner (a training-set index) for each sample: same class and/or k-nearest neighbours."""
 
     def __init__(self, ds, cfg: TrainConfig, cache_dir):
-        self.cfg = cfg
         y = ds.y_train
         self.knn = None
         if cfg.pairing == "knn":
             k = min(cfg.knn_k, ds.num_train - 1)
             if cfg.same_class:  # neighbours within each class, mapped back to training-set indices
-                table = torch.empty(ds.num_train, 0, dtype=torch.long)
                 rows = []
                 for c in range(ds.num_classes):
                     members = (y == c).nonzero().squeeze(1).cpu()
@@ -432,26 +430,17 @@ def _loss(cfg, model, xb, yb, idx, num_classes, partners, ds, inputs, gens):
         pid = partners(idx, yb, gens["mix"])
         x2, y2 = inputs(ds.x_train[pid], gens["augment"], train=True), ds.y_train[pid]
     if method in ("mix_inputs_only", "mix_inputs_ls"):
-        xm = _mix_inputs(xb, x2, lam)
+        xm = mix_inputs(xb, x2, lam)
         label = torch.where(lam >= 0.5, yb, y2)  # the label of the larger-weight source
         return F.cross_entropy(model(xm), label, label_smoothing=eps)
     probs = F.one_hot(yb, num_classes).float()
     probs2 = F.one_hot(y2, num_classes).float()
     if method == "manifold":
         _, targets = mix_with(probs, probs2, probs, probs2, lam, 0.0)
-        logits = model(xb, mix_layer=cfg.mix_layer, mix_fn=lambda h: _mix_inputs(h, h[index], lam))
+        logits = model(xb, mix_layer=cfg.mix_layer, mix_fn=lambda h: mix_inputs(h, h[index], lam))
         return F.cross_entropy(logits, targets)
     xm, targets = mix_with(xb, x2, probs, probs2, lam, eps)
     return F.cross_entropy(model(xm), targets)
-
-
-def _mix_inputs(x, x2, lam):
-    lx = lam.to(x.dtype)
-    return lx * x + (1 - lx) * x2
-
-
-def _epoch_order(cfg, n, gens, device):
-    return torch.randperm(n, generator=gens["order"], device=device)
 
 
 def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = True, quiet: bool = False,
@@ -572,7 +561,7 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
             if order is None:
-                order = _epoch_order(cfg, n, gens, device)
+                order = torch.randperm(n, generator=gens["order"], device=device)
             for step in range(start_step, steps):
                 idx = order[step * bs:(step + 1) * bs]
                 xb = inputs(ds.x_train[idx], gens["augment"], train=True)
