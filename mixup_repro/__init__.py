@@ -32,6 +32,7 @@ from .mixing import (
 )
 from .models import MODEL_NAMES, build_model, count_parameters
 from .results import atomic_write_json, load_results, read_result
+from .speed import read_speed_results, speed_summary, train_flops_per_image
 from .train import METHODS, RunResult, TrainConfig, evaluate, fgsm_error, fit, run_id
 
 __all__ = [
@@ -40,5 +41,6 @@ __all__ = [
     "corrupt_labels", "count_parameters", "ece", "error", "evaluate", "fgsm_error", "fit", "knn_partners",
     "load_checkpoint", "load_dataset", "load_results", "mix", "mix_inputs", "mix_k", "mix_with", "mixup_criterion", "nll",
     "normalize", "read_result", "reliability_bins", "run_id", "sample_dirichlet", "sample_lambda",
-    "save_checkpoint", "smooth_labels", "split_validation", "subset_per_class",
+    "save_checkpoint", "smooth_labels", "split_validation", "subset_per_class", "read_speed_results",
+    "speed_summary", "train_flops_per_image",
 ]

@@ -1,4 +1,7 @@
-"""Command line: ``python -m mixup_repro {train,table,book} ...`` (also the ``mixup-repro`` script).
+"""Command line: ``python -m mixup_repro {train,table,report,book} ...`` (also the ``mixup-repro`` script).
+
+Several GPUs: ``torchrun --nproc_per_node=N -m mixup_repro train ...`` trains one run with
+DistributedDataParallel (see :class:`mixup_repro.train._Dist`); rank 0 writes the results file.
 
 Bad values print one line naming the option to stderr and exit with code 2, without a traceback and
 without writing anything. An interrupted run (SIGTERM / SIGINT) writes a checkpoint, prints one line
@@ -52,6 +55,7 @@ HELP = {
     "data_dir": "data folder (default $MIXUP_REPRO_DATA, then ~/.cache/mixup_repro/data; Fashion-MNIST is "
                 "also looked up in /usr/share/datasets/fashion-mnist)",
     "checkpoint_every": "write a checkpoint every N epochs (0 = only on SIGTERM/SIGINT)",
+    "compile": "torch.compile the model with this mode (reduce-overhead = CUDA graphs); none = eager",
 }
 
 
@@ -70,10 +74,10 @@ def add_config_arguments(p: argparse.ArgumentParser, *, multi: bool = False) -> 
     """One option per :class:`~mixup_repro.train.TrainConfig` field, with its default shown in ``--help``."""
     from .data import DATASET_NAMES
     from .models import MODEL_NAMES
-    from .train import METHODS, TrainConfig
+    from .train import COMPILE_MODES, METHODS, TrainConfig
 
     choices = {"dataset": DATASET_NAMES, "model": MODEL_NAMES, "method": METHODS, "pairing": ("random", "knn"),
-               "optimizer": ("sgd", "adam"), "precision": ("auto", "fp32", "bf16")}
+               "optimizer": ("sgd", "adam"), "precision": ("auto", "fp32", "bf16"), "compile": COMPILE_MODES}
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         hint, default = hints[f.name], f.default
@@ -145,6 +149,8 @@ def _cmd_train(args) -> int:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 1
     s = res.summary
+    if not s and res.path is None:  # a rank other than 0 under torchrun: rank 0 reports
+        return 0
 
     def num(key, fmt):  # a diverged run stores NaN as null
         return "n/a" if s.get(key) is None else format(s[key], fmt)

@@ -21,6 +21,9 @@ Datasets (:func:`load_dataset`)
     training-set mean and standard deviation.
 ``two-moons``, ``spirals``, ``ring``
     Synthetic 2-D point sets drawn from a seeded :class:`torch.Generator`.
+``random-cifar``
+    Uniform random ``uint8`` images of CIFAR-10's shape (50 000 + 10 000 × 3 × 32 × 32, 10 balanced random
+    classes), for speed measurements where CIFAR-10 cannot be downloaded: speed does not depend on the pixels.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ __all__ = [
     "FASHION_MNIST_CLASSES",
     "IMAGE_DATASETS",
     "POINT_DATASETS",
+    "SPEED_DATASETS",
     "SYSTEM_FASHION_MNIST_DIR",
     "TABULAR_DATASETS",
     "BatchIterator",
@@ -78,7 +82,10 @@ TABULAR_DATASETS = ("iris", "wine", "breast-cancer", "digits")
 """scikit-learn tabular datasets (``kind="tabular"``, standardised float32 ``(N, F)``)."""
 POINT_DATASETS = ("two-moons", "spirals", "ring")
 """Synthetic 2-D datasets (``kind="points"``, float32 ``(N, 2)``)."""
-DATASET_NAMES = IMAGE_DATASETS + TABULAR_DATASETS + POINT_DATASETS
+SPEED_DATASETS = ("random-cifar",)
+"""Random uint8 images of CIFAR-10's shape (``kind="image"``) for speed measurements only: training speed does
+not depend on the pixels, and their accuracy means nothing."""
+DATASET_NAMES = IMAGE_DATASETS + TABULAR_DATASETS + POINT_DATASETS + SPEED_DATASETS
 """Every name :func:`load_dataset` accepts."""
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -277,7 +284,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, downlo
     **kw
         Tabular sets: ``test_fraction=0.2``, ``seed=0``.  Synthetic sets: ``n_train=1000``,
         ``n_test=1000``, ``noise`` (default 0.1 for two-moons and ring, 0.05 for spirals), ``seed=0``;
-        ``ring`` also takes ``num_classes=6``.  Image sets take none.
+        ``ring`` also takes ``num_classes=6``.  ``random-cifar``: ``n_train=50000``, ``n_test=10000``,
+        ``seed=0``.  Image sets take none.
 
     Returns
     -------
@@ -303,6 +311,9 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, downlo
     if key in TABULAR_DATASETS:
         _check_no_kwargs(key, kw, ("test_fraction", "seed"))
         return _load_tabular(key, **kw)
+    if key in SPEED_DATASETS:
+        _check_no_kwargs(key, kw, ("n_train", "n_test", "seed"))
+        return _make_random_images(**kw)
     _check_no_kwargs(key, kw, ("n_train", "n_test", "noise", "seed") + (("num_classes",) if key == "ring" else ()))
     return _make_points(key, **kw)
 
@@ -528,6 +539,23 @@ def _stratified_split(y: torch.Tensor, test_fraction: float, seed: int) -> tuple
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return torch.cat(train).sort().values, torch.cat(test).sort().values
+
+
+# --- random images of CIFAR-10's shape (speed measurements) ------------------------------------------------
+
+def _make_random_images(*, n_train: int = 50000, n_test: int = 10000, seed: int = 0) -> Dataset:
+    """Uniform random uint8 ``(N, 3, 32, 32)`` images with uniform random labels of 10 classes."""
+    n_train = check_int("n_train", n_train, low=10)
+    n_test = check_int("n_test", n_test, low=1)
+    g = torch.Generator().manual_seed(check_int("seed", seed))
+    x_train = torch.randint(0, 256, (n_train, 3, 32, 32), generator=g, dtype=torch.uint8)
+    x_test = torch.randint(0, 256, (n_test, 3, 32, 32), generator=g, dtype=torch.uint8)
+    y_train = torch.arange(n_train) % 10  # balanced, so per-class subsets work as on CIFAR-10
+    y_train = y_train[torch.randperm(n_train, generator=g)]
+    y_test = torch.randint(0, 10, (n_test,), generator=g)
+    return Dataset(name="random-cifar", kind="image", x_train=x_train, y_train=y_train, x_test=x_test,
+                   y_test=y_test, num_classes=10, classes=[f"class {i}" for i in range(10)], mean=(0.5,) * 3,
+                   std=(0.29,) * 3, flip=True, in_channels=3)
 
 
 # --- synthetic 2-D points ---------------------------------------------------------------------------------

@@ -829,16 +829,22 @@ def _has_results(folder) -> bool:
 
 
 def scale_comparison(name: str, scale: str, df, paper_results_dir, *, metric: str | None = None,
-                     paper_dataset: str = "cifar10"):
+                     paper_dataset: str | None = None):
     """The chapter's table next to the paper-scale runs (``paper_results_dir``) and the published numbers.
 
-    Returns ``(frame or None, markdown message)``. When ``scale`` is already ``paper``, or there are no
-    paper-scale results of this table yet, the frame is None and the message says so plainly.
+    ``paper_dataset`` (image tables) defaults to the dataset of the chapter's own runs (``df.attrs["dataset"]``),
+    so Fashion-MNIST at CPU scale is set beside Fashion-MNIST at the paper's protocol; the published numbers
+    stay labelled as CIFAR. Rows without a finished paper-scale run read "not done (0/n)". Returns
+    ``(frame or None, markdown message)``. When ``scale`` is already ``paper``, or there are no paper-scale
+    results of this table yet, the frame is None and the message says so plainly.
     """
     import pandas as pd
 
     from .experiments import TABLES, _fmt_num, summarize
 
+    if paper_dataset is None:
+        own = df.attrs.get("dataset")
+        paper_dataset = own if own in ("fashion-mnist", "cifar10", "cifar100") else "cifar10"
     shown = list(df.attrs.get("metrics") or ["final_error"])
     metric = metric or ("median_last10_error" if "median_last10_error" in shown else shown[0])
     cmd = f"python -m mixup_repro table {name} --scale paper --out results/paper" + \
@@ -859,7 +865,7 @@ def scale_comparison(name: str, scale: str, df, paper_results_dir, *, metric: st
         if r is None or r.get("status") == "not run":
             return "not run"
         v = _fmt_num(r.get(f"{metric}_mean"), r.get(f"{metric}_std"), metric)
-        return f"{v} ({r['status']})" if v != "—" else f"— ({r['status']})"
+        return f"{v} ({r['status']})" if v != "—" else f"not done ({r['status']})"
 
     keys = [k for k in df.attrs.get("key_columns", []) if k in df.columns]
     recs = []
@@ -1244,13 +1250,14 @@ def _readme_table(df, name: str) -> tuple[list[str], dict]:
     return lines, sources
 
 
-def readme_summary(results_dir="results") -> str:
+def readme_summary(results_dir="results", speed_dir=None) -> str:
     """The README's results section (markdown) from the results files under ``results_dir``.
 
     For the ``cpu`` scale (``results_dir/cpu``) and, when ``results_dir/paper`` holds results, the ``paper``
     scale: the scale's protocol, then for every table its key rows (mean ± std over seeds, seeds done /
-    expected, the published number with its source), and the verdicts of :func:`assess_claims`. Deterministic:
-    the same files always give the same text.
+    expected, the published number with its source), and the verdicts of :func:`assess_claims`; last the speed
+    measurements in ``speed_dir`` (default: ``benchmarks/results`` beside ``results_dir``, see
+    :func:`mixup_repro.speed.speed_summary`). Deterministic: the same files always give the same text.
     """
     from .experiments import SCALE_NOTES, TABLES, summarize
 
@@ -1303,6 +1310,10 @@ def readme_summary(results_dir="results") -> str:
         out.append(f"### Paper scale\n\nPaper-scale runs need a GPU and are not done yet (`{(root / 'paper').as_posix()}` "
                    "holds no results). `python -m mixup_repro table all --scale paper --dataset cifar10 --out "
                    "results/paper` computes them.")
+    from .speed import speed_summary
+
+    speed = Path(speed_dir) if speed_dir is not None else root.parent / "benchmarks" / "results"
+    out.append("### Speed\n\n" + speed_summary(speed, root / "precision"))
     return "\n\n".join(out) + "\n"
 
 

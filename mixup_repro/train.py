@@ -23,6 +23,16 @@ Methods (``method``):
 Partners (``pairing``): ``random`` (a permutation of the batch, as the official code; "RP"), ``knn`` (a
 partner drawn among the ``knn_k`` nearest training neighbours in input space, precomputed once and
 cached; "KNN"); ``same_class=True`` restricts partners to the sample's class ("SC" instead of "AC").
+
+Speed and scale: on CUDA the defaults are bf16 autocast, channels_last and a fused SGD step; ``compile``
+adds :func:`torch.compile` (``reduce-overhead``: CUDA graphs). Every results file records ``timing`` (each
+epoch's training seconds, their median over epochs 2..N, the first epoch's warm-up apart, the evaluation
+time). Launched by ``torchrun --nproc_per_node=N -m mixup_repro train ...``, :func:`fit` trains one run with
+DistributedDataParallel: ``batch_size`` stays the global batch, split across the N processes; each process
+augments and mixes its own part with its own random streams (the data order is shared); the losses are
+weighted by part size so that the averaged gradient is the global batch's mean; rank 0 evaluates, writes the
+checkpoints (with every rank's random state) and the results file; a stop signal is agreed on at the end of
+each epoch.
 """
 
 from __future__ import annotations
@@ -67,7 +77,8 @@ METHODS = ("erm", "mixup", "label_smoothing", "mixup_ls", "mix_inputs_only", "mi
 MIXING_METHODS = ("mixup", "mixup_ls", "mix_inputs_only", "mix_inputs_ls", "manifold")
 SMOOTHING_METHODS = ("label_smoothing", "mixup_ls", "mix_inputs_ls")
 # fields that say where or how loudly a run happens, not what it computes: left out of the run id
-RUNTIME_FIELDS = ("device", "data_dir", "checkpoint_every", "channels_last")
+RUNTIME_FIELDS = ("device", "data_dir", "checkpoint_every", "channels_last", "compile")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,9 @@ class TrainConfig:
     ``val_fraction`` holds out part of the training set and evaluates on it instead of the test set.
     ``fgsm_eps`` lists FGSM perturbation sizes (in [0, 1] pixel units) evaluated on the final model.
     ``precision="auto"`` trains with bf16 autocast on CUDA and fp32 on the CPU; ``channels_last=None``
-    uses the channels_last memory format for image models on CUDA only.
+    uses the channels_last memory format for image models on CUDA only. ``compile`` wraps the model in
+    :func:`torch.compile` with that mode (``reduce-overhead`` adds CUDA graphs); its compile time is
+    reported separately in the results (``timing``).
     """
 
     dataset: str = "cifar10"
@@ -116,6 +129,7 @@ class TrainConfig:
     device: str = "auto"
     data_dir: str | None = None
     checkpoint_every: int = 10
+    compile: str = "none"
 
     def __post_init__(self):
         def put(name, value):  # store the coerced value: alpha=2 and alpha=2.0 are one config (one run id)
@@ -166,6 +180,7 @@ class TrainConfig:
         if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
             raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         put("checkpoint_every", check_int("checkpoint_every", self.checkpoint_every, low=0))
+        check_choice("compile", self.compile, COMPILE_MODES)
 
     @property
     def lr_milestones(self) -> tuple[int, ...]:
@@ -228,13 +243,81 @@ class RunResult:
 # ----------------------------------------------------------------------------------------------------------
 # Set-up helpers
 # ----------------------------------------------------------------------------------------------------------
-def _resolve_device(name: str) -> torch.device:
+def _resolve_device(name: str, local_rank: int | None = None) -> torch.device:
+    """The training device; under torchrun, ``auto`` / ``cuda`` mean the GPU of this process's local rank."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank or 0)
     return device
+
+
+class _Dist:
+    """This process's place in a ``torchrun`` job (``rank``, ``world`` processes); world 1 without torchrun.
+
+    Under ``torchrun --nproc_per_node=N -m mixup_repro train ...`` the model is wrapped in
+    :class:`~torch.nn.parallel.DistributedDataParallel`. Every rank walks the same shuffled order of the
+    training set; each step's global batch of ``batch_size`` is split in ``world`` parts and each rank
+    augments and mixes its own part with its own random streams (as the official per-batch mixup does on
+    each GPU). Losses are weighted by part size, so the averaged gradient is the global batch's mean.
+    Rank 0 evaluates, checkpoints (gathering every rank's random state) and writes the results file;
+    a stop signal is agreed on at the end of each epoch.
+    """
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        self.rank = int(os.environ.get("RANK", "0") or 0) if self.world > 1 else 0
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0) if self.world > 1 else None
+        self.own_group = False
+
+    def start(self, device: torch.device, batch_size: int) -> None:
+        if self.world == 1:
+            return
+        if batch_size < self.world:
+            raise ValueError(f"batch_size must be at least the number of processes ({self.world}) under "
+                             f"torchrun, got {batch_size}")
+        import torch.distributed as dist
+
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            self.own_group = True
+        if dist.get_world_size() != self.world:
+            raise RuntimeError(f"WORLD_SIZE={self.world} but the process group has {dist.get_world_size()} ranks")
+
+    def close(self) -> None:
+        if self.own_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self.own_group = False
+
+    def sum_(self, t: torch.Tensor) -> torch.Tensor:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.all_reduce(t)
+        return t
+
+    def gather(self, obj) -> list:
+        if self.world == 1:
+            return [obj]
+        import torch.distributed as dist
+
+        objs = [None] * self.world
+        dist.all_gather_object(objs, obj)
+        return objs
+
+    def agreed_stop(self, received: str | None, device) -> str | None:
+        """The signal name if any rank received one (one small collective; called once per epoch)."""
+        if self.world == 1:
+            return received
+        flag = self.sum_(torch.tensor([1 if received else 0], device=device))
+        return received or ("SIGTERM" if int(flag) else None)
 
 
 def _prepare_data(cfg: TrainConfig, device: torch.device):
@@ -333,12 +416,15 @@ class _Partners:
         return self.order[self.starts[y] + pos]
 
 
-def _generators(seed: int, device: torch.device) -> dict:
-    """Independent, seeded streams for data order, augmentation and mixing, on the training device."""
+def _generators(seed: int, device: torch.device, rank: int = 0) -> dict:
+    """Independent, seeded streams for data order, augmentation and mixing, on the training device.
+
+    Under torchrun every rank shares the data order and has its own augmentation and mixing streams.
+    """
     gens = {}
     for i, name in enumerate(("order", "augment", "mix")):
         g = torch.Generator(device=device)
-        g.manual_seed(seed * 1000 + 17 * (i + 1))
+        g.manual_seed(seed * 1000 + 17 * (i + 1) + (7919 * rank if name != "order" else 0))
         gens[name] = g
     return gens
 
@@ -485,7 +571,17 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
         if force or not resume:
             ckpt_path.unlink(missing_ok=True)
 
-    device = _resolve_device(cfg.device)
+    dist_ = _Dist()
+    device = _resolve_device(cfg.device, dist_.local_rank)
+    dist_.start(device, cfg.batch_size)
+    try:
+        return _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model)
+    finally:
+        dist_.close()
+
+
+def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model) -> RunResult:
+    lead = dist_.rank == 0  # the process that evaluates, shows progress and writes files
     ds, clean_y, corrupted = _prepare_data(cfg, device)
     torch.manual_seed(cfg.seed)
     model = _model_for(cfg, ds).to(device)
@@ -496,17 +592,21 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
     needs_partners = cfg.method in MIXING_METHODS and cfg.method != "manifold" and \
         (cfg.pairing == "knn" or cfg.same_class)
     partners = _Partners(ds, cfg, cache) if needs_partners else None
+    fused = {"fused": True} if device.type == "cuda" else {}  # one kernel for the whole update on the GPU
     if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                              **fused)
     else:
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.lr_milestones), gamma=cfg.lr_decay)
-    gens = _generators(cfg.seed, device)
+    gens = _generators(cfg.seed, device, dist_.rank)
     autocast = _autocast(cfg, device)
     curve_keys = ["epoch", "train_loss", "test_loss", "test_error", "test_ece", "lr"]
     if cfg.label_noise > 0:
         curve_keys += ["train_error_noisy_labels", "train_error_clean_labels"]
     curves = {k: [] for k in curve_keys}
+    train_times: list[float] = []  # seconds of training per epoch (kept out of the curves, which are exact)
+    eval_times: list[float] = []  # seconds of the per-epoch evaluation
     n, bs = ds.num_train, cfg.batch_size
     steps = -(-n // bs)
     start_epoch, start_step, order = 0, 0, None
@@ -517,95 +617,131 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
         st = load_checkpoint(ckpt_path, map_location=device)
         if st.get("run_id") != rid:
             raise CheckpointError(f"refusing checkpoint {ckpt_path}: it belongs to run {st.get('run_id')!r}")
-        here = (device.type, _precision(cfg, device))
-        there = (st.get("device_type"), st.get("precision"))
+        here = (device.type, _precision(cfg, device), dist_.world)
+        there = (st.get("device_type"), st.get("precision"), st.get("world_size", 1))
         if there != here:
-            raise CheckpointError(f"refusing checkpoint {ckpt_path}: it was written on {there[0]} in {there[1]}, "
-                                  f"this run is on {here[0]} in {here[1]}; resume on the same kind of device "
-                                  "(or use --no-resume)")
+            raise CheckpointError(f"refusing checkpoint {ckpt_path}: it was written on {there[0]} in {there[1]} by "
+                                  f"{there[2]} process(es), this run is on {here[0]} in {here[1]} with {here[2]}; "
+                                  "resume on the same kind of device and process count (or use --no-resume)")
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
         for name, g in gens.items():
-            g.set_state(st["generators"][name].cpu())
+            g.set_state(st["generators"][dist_.rank][name].cpu())
         torch.set_rng_state(st["torch_rng"].cpu())
         if device.type == "cuda" and "cuda_rng" in st:
             torch.cuda.set_rng_state(st["cuda_rng"].cpu(), device)
         curves = {k: list(v) for k, v in st["curves"].items()}
+        train_times, eval_times = list(st.get("train_times", [])), list(st.get("eval_times", []))
         start_epoch, start_step = st["epoch"], st["step"]
         order = st["order"].to(device) if st["step"] > 0 else None
         loss_sum = st["loss_sum"].to(device)
         wall_before, started = st["wall_s"], st["started"]
 
     def checkpoint(epoch, step, order, loss_sum, t0):
+        """Write a checkpoint (rank 0); under torchrun every rank must call it (it gathers random states)."""
         if ckpt_path is None:
+            return None
+        rank_gens = dist_.gather({k: g.get_state() for k, g in gens.items()})
+        if not lead:
             return None
         state = {
             "run_id": rid, "config": cfg.to_dict(), "epoch": epoch, "step": step,
             "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "generators": {k: g.get_state() for k, g in gens.items()}, "torch_rng": torch.get_rng_state(),
+            "generators": rank_gens, "torch_rng": torch.get_rng_state(),
             "order": order.cpu() if order is not None else torch.zeros(0, dtype=torch.long),
             "loss_sum": loss_sum.cpu(), "curves": curves, "wall_s": wall_before + time.perf_counter() - t0,
             "started": started, "device_type": device.type, "precision": _precision(cfg, device),
+            "world_size": dist_.world, "train_times": train_times,
+            "eval_times": eval_times,
         }
         if device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(device)
         return save_checkpoint(ckpt_path, state)
 
+    net = model
+    if dist_.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile != "none":
+        net = torch.compile(net, mode=None if cfg.compile == "default" else cfg.compile)
+    graphs = cfg.compile == "reduce-overhead" and device.type == "cuda"
+
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    bar = tqdm(total=cfg.epochs, initial=start_epoch, desc=rid, unit="epoch", disable=quiet, leave=False,
-               dynamic_ncols=True)
+    bar = tqdm(total=cfg.epochs, initial=start_epoch, desc=rid, unit="epoch", disable=quiet or not lead,
+               leave=False, dynamic_ncols=True)
     with StopSignal() as stop:
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
+            t_epoch = time.perf_counter()
             if order is None:
                 order = torch.randperm(n, generator=gens["order"], device=device)
             for step in range(start_step, steps):
+                if graphs:  # a new iteration for the CUDA graphs of torch.compile(mode="reduce-overhead")
+                    torch.compiler.cudagraph_mark_step_begin()
                 idx = order[step * bs:(step + 1) * bs]
+                weight = 1.0
+                if dist_.world > 1:  # this rank's part of the global batch, weighted by its size
+                    part = idx.tensor_split(dist_.world)[dist_.rank]
+                    weight, idx = part.shape[0] * dist_.world / idx.shape[0], part
                 xb = inputs(ds.x_train[idx], gens["augment"], train=True)
                 yb = ds.y_train[idx]
                 with autocast:
-                    loss = _loss(cfg, model, xb, yb, idx, ds.num_classes, partners, ds, inputs, gens)
+                    loss = _loss(cfg, net, xb, yb, idx, ds.num_classes, partners, ds, inputs, gens)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss * weight if weight != 1.0 else loss).backward()
                 opt.step()
                 loss_sum += loss.detach().double() * idx.shape[0]
-                if stop.received:
+                if stop.received and dist_.world == 1:  # under torchrun the ranks agree at the epoch's end
                     written = checkpoint(epoch, step + 1, order, loss_sum, t0)
                     bar.close()
                     raise Interrupted(stop.received, written, epoch, step + 1)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)  # one wait per epoch, for an honest training time
+            train_s = time.perf_counter() - t_epoch
             start_step = 0
-            train_loss = loss_sum / n
+            train_loss = dist_.sum_(loss_sum) / n
             loss_sum = torch.zeros_like(loss_sum)
             order = None
             lr = opt.param_groups[0]["lr"]
             sched.step()
-            ev = evaluate(model, ds.x_test, ds.y_test, inputs)  # fp32: metrics free of bf16 rounding
-            row = [train_loss, ev["loss"], ev["error"], ev["ece"]]
-            if cfg.label_noise > 0:
-                pred = evaluate(model, ds.x_train, ds.y_train, inputs)["pred"]
-                wrong = pred != ds.y_train
-                # mean over an empty set is NaN, stored as null (not 0, which would read "nothing memorized")
-                row += [wrong[corrupted].double().mean() * 100, (pred != clean_y)[~corrupted].double().mean() * 100]
-            vals = torch.stack([v.double().cpu() for v in row]).tolist()  # the one host sync per epoch
-            curves["epoch"].append(epoch + 1)
-            curves["lr"].append(lr)
-            for k, v in zip([k for k in curve_keys if k not in ("epoch", "lr")], vals):
-                curves[k].append(v)
-            bar.set_postfix(loss=f"{vals[0]:.3f}", err=f"{vals[2]:.2f}%")
-            bar.update(1)
+            if lead:
+                t_eval = time.perf_counter()
+                ev = evaluate(model, ds.x_test, ds.y_test, inputs)  # fp32: metrics free of bf16 rounding
+                row = [train_loss, ev["loss"], ev["error"], ev["ece"]]
+                if cfg.label_noise > 0:
+                    pred = evaluate(model, ds.x_train, ds.y_train, inputs)["pred"]
+                    wrong = pred != ds.y_train
+                    # mean over an empty set is NaN, stored as null (not 0, which would read "nothing memorized")
+                    row += [wrong[corrupted].double().mean() * 100,
+                            (pred != clean_y)[~corrupted].double().mean() * 100]
+                vals = torch.stack([v.double().cpu() for v in row]).tolist()  # the one host sync per epoch
+                curves["epoch"].append(epoch + 1)
+                curves["lr"].append(lr)
+                train_times.append(round(train_s, 4))
+                eval_times.append(round(time.perf_counter() - t_eval, 4))
+                for k, v in zip([k for k in curve_keys if k not in ("epoch", "lr")], vals):
+                    curves[k].append(v)
+                bar.set_postfix(loss=f"{vals[0]:.3f}", err=f"{vals[2]:.2f}%")
+                bar.update(1)
             if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0 and epoch + 1 < cfg.epochs:
                 checkpoint(epoch + 1, 0, None, loss_sum, t0)
-            if stop.received:
+            received = dist_.agreed_stop(stop.received, device)
+            if received:
                 written = checkpoint(epoch + 1, 0, None, loss_sum, t0)
                 bar.close()
-                raise Interrupted(stop.received, written, epoch + 1, 0)
+                raise Interrupted(received, written, epoch + 1, 0)
         bar.close()
         if ckpt_path is not None and not (ckpt_path.exists() and start_epoch == cfg.epochs):
             checkpoint(cfg.epochs, 0, None, loss_sum, t0)  # the final evaluation must not cost the training
-        record = _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t0)
+        if not lead:  # the other ranks' work ends with the training
+            model.eval()
+            return RunResult(cfg, rid, {}, {}, model if keep_model else None, None, {})
+        record = _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t0, dist_.world)
+        record["timing"] = _timing(cfg, train_times, eval_times)
         if stop.received:  # stopped while finishing: keep the finished training, write no results
             written = checkpoint(cfg.epochs, 0, None, loss_sum, t0)
             raise Interrupted(stop.received, written, cfg.epochs, 0)
@@ -618,7 +754,27 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
     return RunResult(cfg, rid, curves, record["summary"], model if keep_model else None, path, record)
 
 
-def _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t0) -> dict:
+def _timing(cfg: TrainConfig, train_s: list[float], eval_s: list[float]) -> dict:
+    """Training time per epoch: the first epoch (with warm-up and compilation) apart from the rest.
+
+    ``train_s`` counts the training steps of each epoch (the device is synchronised at the epoch's end),
+    ``eval_s`` the evaluation after it. A resumed run keeps the times of earlier sittings; the first epoch
+    after a resume pays its warm-up again, which only ``median_epoch_s`` is robust to.
+    """
+    rest = train_s[1:]
+    med = statistics.median(rest) if rest else None
+    return {
+        "median_eval_s": statistics.median(eval_s) if eval_s else None,
+        "first_epoch_s": train_s[0] if train_s else None,
+        "median_epoch_s": med,  # epochs 2..N
+        "warmup_s": round(train_s[0] - med, 4) if rest else None,  # compile time and other first-epoch costs
+        "train_s": round(sum(train_s), 3),
+        "epoch_train_s": list(train_s),
+        "compile": cfg.compile,
+    }
+
+
+def _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t0, world=1) -> dict:
     """Summary statistics, final-model extras (reliability bins, FGSM) and provenance of a finished run."""
     errs = curves["test_error"]
     summary = {
@@ -643,5 +799,6 @@ def _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t
         "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_s": round(wall, 3), "threads": torch.get_num_threads(), "host": os.uname().nodename,
         "precision_used": _precision(cfg, device), "channels_last_used": inputs.channels_last,
+        "world_size": world,
     }
     return record

@@ -144,7 +144,10 @@ def test_checkpoint_from_another_device_or_precision_is_refused(tmp_path):
     from mixup_repro import save_checkpoint
 
     save_checkpoint(ckpt, {"run_id": run_id(cfg), "device_type": "cuda", "precision": "bf16"})
-    with pytest.raises(CheckpointError, match=r"written on cuda in bf16, this run is on cpu in fp32"):
+    with pytest.raises(CheckpointError, match=r"written on cuda in bf16 by 1 process\(es\), this run is on cpu in fp32 with 1"):
+        fit(cfg, tmp_path, quiet=True)
+    save_checkpoint(ckpt, {"run_id": run_id(cfg), "device_type": "cpu", "precision": "fp32", "world_size": 2})
+    with pytest.raises(CheckpointError, match=r"by 2 process\(es\), this run is on cpu in fp32 with 1"):
         fit(cfg, tmp_path, quiet=True)
 
 

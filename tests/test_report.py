@@ -395,8 +395,19 @@ def test_scale_comparison_shows_paper_scale_runs_when_present(tmp_path, empty):
     assert frame is None and "need a GPU and are not done yet" in msg
     assert report.scale_comparison("headline", "paper", cpu, tmp_path / "paper")[0] is None
     _write_table_runs(tmp_path / "paper", "headline", {"ERM": 5.6}, seeds=2, scale="paper", dataset="cifar10")
+    # by default the chapter's own dataset (Fashion-MNIST) at the paper's protocol: none of it yet
     frame, msg = report.scale_comparison("headline", "cpu", cpu, tmp_path / "paper")
+    assert frame is None and "no paper-scale run of this table yet (on fashion-mnist)" in msg
+    frame, msg = report.scale_comparison("headline", "cpu", cpu, tmp_path / "paper", paper_dataset="cifar10")
     assert list(frame.columns) == ["model", "cpu scale", "paper scale", "published (%)", "source"]
     erm = frame.loc["ERM"].iloc[0]
     assert erm["cpu scale"] == "20.00 ± 0.50 (3/3)" and erm["paper scale"] == "5.65 ± 0.07 (2/3)"
     assert erm["published (%)"] == "5.53" and "README" in erm["source"] and "cifar10" in msg
+    # Fashion-MNIST runs at the paper's protocol (issue 8) sit beside the CPU-scale rows; the rest reads "not done"
+    _write_table_runs(tmp_path / "paper", "headline", {"mixup α=1": 4.0}, seeds=1, scale="paper",
+                      dataset="fashion-mnist")
+    frame, msg = report.scale_comparison("headline", "cpu", cpu, tmp_path / "paper")
+    assert "(fashion-mnist)" in msg
+    assert frame.loc["mixup α=1"].iloc[0]["paper scale"].startswith("4.00 (1/3)")
+    assert frame.loc["ERM"].iloc[0]["paper scale"] == "not done (0/3)"
+    assert frame.loc["ERM"].iloc[0]["published (%)"].startswith("CIFAR-10: 5.53")

@@ -129,3 +129,23 @@ def test_numbers_are_coerced_so_equal_configs_share_a_run_id():
 def test_fgsm_on_points_is_refused_before_training():
     with pytest.raises(ValueError, match=r"fgsm_eps needs an image dataset"):
         TrainConfig(dataset="iris", model="mlp", fgsm_eps=(0.1,))
+
+
+def test_compiled_model_trains_the_same_and_reports_compile_time_apart():
+    base = dict(dataset="two-moons", model="mlp", method="mixup", epochs=3, optimizer="adam", lr=0.01, device="cpu")
+    eager = fit(TrainConfig(**base), quiet=True)
+    compiled = fit(TrainConfig(**base, compile="default"), quiet=True)
+    assert run_id(TrainConfig(**base, compile="default")) == eager.run_id  # how it runs, not what it computes
+    for key in ("train_loss", "test_loss"):
+        assert compiled.curves[key] == pytest.approx(eager.curves[key], rel=1e-4)
+    t = compiled.record["timing"]
+    assert t["compile"] == "default" and len(t["epoch_train_s"]) == 3
+    # the first epoch carries the compilation (seconds); later epochs do not
+    assert t["warmup_s"] > 1.0 and t["first_epoch_s"] > 10 * t["median_epoch_s"]
+    assert eager.record["timing"]["compile"] == "none"
+
+
+def test_bad_compile_mode_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"compile must be one of none, default, reduce-overhead, max-autotune; "
+                                         r"got 'fast'"):
+        TrainConfig(compile="fast")

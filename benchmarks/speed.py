@@ -1,0 +1,218 @@
+"""Time the reference training loop and this library's on the same machine, in the same run.
+
+    python benchmarks/speed.py --device cuda --dataset random-cifar           # the issue's CIFAR-shaped data
+    python benchmarks/speed.py --device cuda --dataset fashion-mnist
+    python benchmarks/speed.py --device cpu --width 8 --subset 50 --epochs 3  # small, for any machine
+
+Both loops train PreAct ResNet-18 (the library's) with mixup (α = 1), SGD lr 0.1, momentum 0.9, weight decay
+1e-4, batch 128. The reference (``benchmarks/reference.py``) is the official code's loop: per-image PIL
+transforms in a DataLoader with ``--num-workers`` workers, fp32, a host sync every step. Ours is
+:func:`mixup_repro.fit` in each ``--variants`` setting (``PRECISION[-COMPILE_MODE]``, e.g. ``bf16``,
+``fp32``, ``bf16-default``, ``bf16-reduce-overhead``). Seconds per epoch are the median over epochs 2..N
+(the first epoch carries warm-up and compilation, reported apart). Writes one JSON record to ``--out``
+(see :mod:`mixup_repro.speed`) and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from benchmarks import reference  # noqa: E402
+from mixup_repro import TrainConfig, fit  # noqa: E402
+from mixup_repro.data import load_dataset, subset_per_class  # noqa: E402
+from mixup_repro.models import build_model  # noqa: E402
+from mixup_repro.results import device_name, git_commit, versions  # noqa: E402
+from mixup_repro.speed import SCHEMA, speed_table, train_flops_per_image, write_speed_result  # noqa: E402
+from mixup_repro.train import COMPILE_MODES  # noqa: E402
+
+
+def parse_variant(text: str) -> tuple[str, str]:
+    precision, _, mode = text.partition("-")
+    mode = mode or "none"
+    if precision not in ("fp32", "bf16") or mode not in COMPILE_MODES:
+        raise argparse.ArgumentTypeError(f"--variants: {text!r} is not PRECISION[-MODE] with PRECISION in fp32, "
+                                         f"bf16 and MODE in {', '.join(COMPILE_MODES)}")
+    return precision, mode
+
+
+def _median_2n(times):
+    return statistics.median(times[1:]) if len(times) > 1 else times[0]
+
+
+def _peak_gib(device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+
+
+def _reset_peak(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def time_reference(args, ds, device, flops) -> dict:
+    """Train ``--reference-epochs`` epochs of the official loop; per-epoch wall times."""
+    torch.manual_seed(0)
+    model = build_model(args.model, ds.num_classes, ds.in_channels, width=args.width).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    x = ds.x_train.permute(0, 2, 3, 1).numpy()  # (N, H, W, C) uint8, as torchvision stores CIFAR-10
+    x = x[..., 0] if x.shape[-1] == 1 else x  # grayscale: (N, H, W), PIL mode "L"
+    data = reference.ArrayImageDataset(x, ds.y_train.numpy(),
+                                       reference.official_transform(x.shape[1], ds.mean, ds.std))
+    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True,
+                                         num_workers=args.num_workers, persistent_workers=args.num_workers > 0)
+    _reset_peak(device)
+    epochs = [reference.train_epoch(model, loader, opt, device, alpha=1.0) for _ in range(args.reference_epochs)]
+    secs = [e["seconds"] for e in epochs]
+    med = _median_2n(secs)
+    return {"num_workers": args.num_workers, "epochs": len(secs), "epoch_s": [round(s, 4) for s in secs],
+            "first_epoch_s": secs[0], "s_per_epoch": med, "images_per_s": ds.num_train / med,
+            "tflops": flops * ds.num_train / med / 1e12, "peak_mem_gib": _peak_gib(device),
+            "train_loss_last": epochs[-1]["train_loss"]}
+
+
+def time_ours(args, variant, ds, device, flops) -> dict:
+    precision, mode = variant
+    cfg = TrainConfig(dataset=args.dataset, model=args.model, width=args.width, method="mixup", alpha=1.0,
+                      batch_size=args.batch_size, epochs=args.epochs, subset=args.subset, test_subset=args.test_subset,
+                      precision=precision, compile=mode, device=str(device), checkpoint_every=0, seed=0)
+    _reset_peak(device)
+    t0 = time.perf_counter()
+    res = fit(cfg, None, quiet=True, keep_model=False)
+    wall = time.perf_counter() - t0
+    t = res.record["timing"]
+    med = t["median_epoch_s"] or t["first_epoch_s"]
+    return {"name": f"{precision}" + ("" if mode == "none" else f"-{mode}"), "precision": precision, "compile": mode,
+            "channels_last": res.record["channels_last_used"], "epochs": args.epochs,
+            "epoch_s": t["epoch_train_s"], "first_epoch_s": t["first_epoch_s"], "warmup_s": t["warmup_s"],
+            "s_per_epoch": med, "images_per_s": ds.num_train / med, "eval_s": t["median_eval_s"],
+            "tflops": flops * ds.num_train / med / 1e12, "peak_mem_gib": _peak_gib(device), "wall_s": round(wall, 3),
+            "projected_200_epoch_s": round(t["warmup_s"] + 200 * (med + t["median_eval_s"]), 1)
+            if t["warmup_s"] is not None else None,
+            "final_test_error": res.summary["final_error"]}
+
+
+def profile_ours(args, variant, device, steps: int = 60) -> dict:
+    """Profile ``steps`` training steps of one variant with :mod:`torch.profiler`: where the time goes.
+
+    Returns the busy time of the device (sum of kernel times) against the wall time of the steps: a ratio well
+    under 1 means the GPU waits for the host (launch-bound), near 1 that the kernels themselves are the cost;
+    and the 15 operators with the most device (or, on the CPU, host) time.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    precision, mode = variant
+    per_class = max(1, -(-steps * args.batch_size // 10))
+    cfg = TrainConfig(dataset=args.dataset, model=args.model, width=args.width, method="mixup", alpha=1.0,
+                      batch_size=args.batch_size, epochs=2, subset=per_class, test_subset=10, precision=precision,
+                      compile=mode, device=str(device), checkpoint_every=0, seed=0)
+    fit(dataclasses.replace(cfg, epochs=1), None, quiet=True, keep_model=False)  # warm-up (and compile) outside
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        res = fit(cfg, None, quiet=True, keep_model=False)
+    train_s = sum(res.record["timing"]["epoch_train_s"])
+    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    events = prof.key_averages()
+    busy = sum(getattr(e, key, 0) for e in events) / 1e6
+    top = sorted(events, key=lambda e: getattr(e, key, 0), reverse=True)[:15]
+    return {"variant": f"{precision}" + ("" if mode == "none" else f"-{mode}"), "steps": 2 * steps,
+            "train_s": train_s, "device_busy_s": busy if device.type == "cuda" else None,
+            "busy_fraction": busy / train_s if device.type == "cuda" and train_s else None,
+            "top": [{"op": e.key, "s": getattr(e, key, 0) / 1e6, "calls": e.count} for e in top]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--dataset", default="random-cifar", choices=("random-cifar", "fashion-mnist", "cifar10"))
+    p.add_argument("--model", default="preact_resnet18")
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--subset", type=int, default=None, help="training images per class (default: all)")
+    p.add_argument("--test-subset", type=int, default=None, help="test images per class (default: all)")
+    p.add_argument("--epochs", type=int, default=5, help="epochs of each of our variants (median of 2..N)")
+    p.add_argument("--reference-epochs", type=int, default=3, help="epochs of the reference loop")
+    p.add_argument("--num-workers", type=int, default=8, help="DataLoader workers of the reference (official: 8)")
+    p.add_argument("--variants", type=parse_variant, nargs="+", default=[("bf16", "none"), ("fp32", "none")])
+    p.add_argument("--no-reference", action="store_true", help="time our variants only")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile 2 x 60 training steps of the fastest variant (where the time goes)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    p.add_argument("--label", default="", help="free text stored with the record")
+    args = p.parse_args(argv)
+    for name in ("epochs", "reference_epochs", "batch_size", "width"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.num_workers < 0:
+        p.error("--num-workers must be >= 0")
+    device = torch.device(args.device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", 0)
+
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t_all = time.perf_counter()
+    ds = load_dataset(args.dataset)
+    if args.subset is not None:
+        ds = ds.select_train(subset_per_class(ds.y_train, args.subset, seed=0))
+    model = build_model(args.model, ds.num_classes, ds.in_channels, width=args.width)
+    flops = train_flops_per_image(model, ds.input_shape)
+    print(f"{args.dataset}: {ds.num_train} training images {tuple(ds.input_shape)}; {args.model} width {args.width}: "
+          f"{flops / 1e9:.3f} GFLOP per image per training step; device {device_name(device)}", flush=True)
+    ref = None
+    if not args.no_reference:
+        ref = time_reference(args, ds, device, flops)
+        print(f"reference: {ref['s_per_epoch']:.3f} s/epoch (epochs {ref['epoch_s']})", flush=True)
+    variants = []
+    for v in args.variants:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            variants.append(time_ours(args, v, ds, device, flops))
+        print(f"ours {variants[-1]['name']}: {variants[-1]['s_per_epoch']:.3f} s/epoch "
+              f"(epochs {variants[-1]['epoch_s']})", flush=True)
+    best = min(variants, key=lambda v: v["s_per_epoch"])
+    prof = None
+    if args.profile:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prof = profile_ours(args, (best["precision"], best["compile"]), device)
+        busy = prof["busy_fraction"]
+        print(f"profile of {prof['variant']}: " + (f"device busy {100 * busy:.0f} % of the training time; "
+              if busy is not None else "") + "top: " + ", ".join(f"{t['op']} {t['s']:.3f} s" for t in prof["top"][:5]))
+    record = {
+        "schema": SCHEMA, "device": device_name(device), "dataset": args.dataset, "model": args.model,
+        "batch_size": args.batch_size, "num_train": ds.num_train, "input_shape": list(ds.input_shape),
+        "train_flops_per_image": flops,
+        "reference_s_per_epoch": ref["s_per_epoch"] if ref else None,
+        "ours_s_per_epoch": best["s_per_epoch"], "ours_best_variant": best["name"],
+        "speedup": ref["s_per_epoch"] / best["s_per_epoch"] if ref else None,
+        "reference": ref or {}, "variants": variants, "profile": prof,
+        "settings": {"width": args.width, "epochs": args.epochs, "reference_epochs": args.reference_epochs,
+                     "subset": args.subset, "test_subset": args.test_subset, "method": "mixup", "alpha": 1.0,
+                     "optimizer": "sgd lr 0.1 momentum 0.9 wd 1e-4", "statistic": "median s/epoch over epochs 2..N",
+                     "label": args.label},
+        "versions": versions(), "git_commit": git_commit(), "started": started,
+        "wall_s": round(time.perf_counter() - t_all, 1), "host": platform.node(), "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    path = write_speed_result(record, args.out)
+    print(speed_table([dict(record, file=str(path))]))
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

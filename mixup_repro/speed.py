@@ -1,0 +1,173 @@
+"""Speed measurements: FLOP counts, benchmark records and the README's speed table.
+
+``benchmarks/speed.py`` times the reference training loop (``benchmarks/reference.py``, written the way the
+official mixup code trains) and this library's :func:`~mixup_repro.train.fit` on the same machine in the same
+run, and writes one JSON record per run to ``benchmarks/results/`` (schema :data:`SCHEMA`). This module holds
+the parts that are library logic: the model's training FLOPs per image, reading the records back, and the
+markdown table the README shows (``python -m mixup_repro report``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import torch
+
+from .results import atomic_write_json
+
+__all__ = ["SCHEMA", "train_flops_per_image", "read_speed_results", "speed_table", "speed_summary",
+           "precision_summary", "write_speed_result"]
+
+SCHEMA = "mixup_repro.speed/1"
+REQUIRED = ("schema", "device", "dataset", "model", "batch_size", "num_train", "reference_s_per_epoch",
+            "ours_s_per_epoch", "speedup", "settings", "versions", "git_commit")
+
+
+def train_flops_per_image(model: torch.nn.Module, input_shape, *, batch: int = 2) -> float:
+    """Floating-point operations of one training step per image (forward + backward), counted by
+    :class:`torch.utils.flop_counter.FlopCounterMode` on a CPU copy of ``model`` in fp32.
+
+    Convolutions and matrix products are counted (a multiply-add is 2 FLOPs); element-wise work (batch
+    norm, ReLU, the optimizer) is not, as is usual for "model FLOPs".
+    """
+    import copy
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m = copy.deepcopy(model).float().cpu().train()
+    x = torch.randn(batch, *input_shape)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        m(x).sum().backward()
+    return counter.get_total_flops() / batch
+
+
+def write_speed_result(record: dict, out) -> Path:
+    """Validate ``record`` and write it atomically as ``out/<device>_<dataset>_<started>.json``."""
+    missing = [k for k in REQUIRED if k not in record]
+    if missing:
+        raise ValueError(f"speed record lacks {', '.join(missing)}")
+    import re
+
+    stem = "_".join(re.sub(r"[^a-z0-9]+", "-", str(record[k]).lower()).strip("-")
+                    for k in ("device", "dataset", "started"))
+    path = Path(out) / f"{stem}.json"
+    atomic_write_json(path, record)
+    return path
+
+
+def read_speed_results(folder="benchmarks/results") -> list[dict]:
+    """Every valid speed record under ``folder`` (a file that is not one is skipped with a warning)."""
+    recs = []
+    for p in sorted(Path(folder).glob("*.json")):
+        try:
+            rec = json.loads(p.read_text())
+            if rec.get("schema") != SCHEMA or any(k not in rec for k in REQUIRED):
+                raise ValueError(f"not a {SCHEMA} record")
+        except (OSError, ValueError) as e:
+            warnings.warn(f"skipping {p}: {e}", stacklevel=2)
+            continue
+        rec["file"] = p.as_posix()
+        recs.append(rec)
+    return recs
+
+
+def _f(v, fmt):
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+
+def speed_table(records: list[dict]) -> str:
+    """A markdown table: one row per record and variant, the reference first, with the ratio to it."""
+    if not records:
+        return "No speed measurement is committed yet (`benchmarks/results/` is empty)."
+    head = ("| device | data | model | loop | s / epoch | images / s | × reference | first epoch (s) | "
+            "eval (s) | peak GPU mem (GiB) | TFLOP/s | file |\n"
+            "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    rows = []
+    for r in records:
+        model = f"{r['model']} w{r['settings'].get('width', '')}".strip()
+        lead = f"| {r['device']} | {r['dataset']} ({r['num_train']:,}) | {model} |"
+        ref, cells = r["reference"], []
+        if ref:
+            cells.append(f" reference ({ref.get('num_workers')} workers, fp32) | {_f(r['reference_s_per_epoch'], '.3g')} | "
+                         f"{_f(ref.get('images_per_s'), ',.0f')} | 1 | {_f(ref.get('first_epoch_s'), '.3g')} | – | "
+                         f"{_f(ref.get('peak_mem_gib'), '.2f')} | {_f(ref.get('tflops'), '.2f')} |")
+        for v in r["variants"]:
+            ratio = r["reference_s_per_epoch"] / v["s_per_epoch"] \
+                if v.get("s_per_epoch") and r.get("reference_s_per_epoch") else None
+            cells.append(f" ours: {v['name']} | {_f(v.get('s_per_epoch'), '.3g')} | {_f(v.get('images_per_s'), ',.0f')} | "
+                         f"{_f(ratio, '.1f')} | {_f(v.get('first_epoch_s'), '.3g')} | {_f(v.get('eval_s'), '.3g')} | "
+                         f"{_f(v.get('peak_mem_gib'), '.2f')} | {_f(v.get('tflops'), '.2f')} |")
+        name = Path(r["file"]).name if "file" in r else ""
+        rows += [lead + c + (f" {name} |" if i == 0 else " |") for i, c in enumerate(cells)]
+    return head + "\n" + "\n".join(rows)
+
+
+TARGETS = ("≥ 10× faster per epoch than the reference loop (same GPU, same run)",
+           "≤ 1.0 s per training epoch of 50,000 CIFAR-shaped images (PreAct ResNet-18 width 64, batch 128)")
+
+
+def precision_summary(folder="results/precision", metric: str = "median_last10_error") -> str:
+    """Does bf16 training land within seed noise of fp32? From the runs in ``folder`` that differ only in
+    ``precision`` (made by ``benchmarks/gpu_session.sh precision``: Fashion-MNIST mixup, 30 epochs, 3 seeds each).
+
+    "Within seed noise" means the difference of the means is under 2 standard errors of the difference
+    (:func:`mixup_repro.report.compare`).
+    """
+    from .report import compare
+    from .results import load_results
+
+    folder = Path(folder)
+    df = load_results(folder) if folder.is_dir() else None
+    if df is None or df.empty or "precision" not in df:
+        return (f"bf16 against fp32 accuracy: **not measured yet** (`{folder.as_posix()}` holds no runs; "
+                "`bash benchmarks/gpu_session.sh precision` on a GPU makes them).")
+    rows = {}
+    for prec in ("bf16", "fp32"):
+        sub = df[df["precision"] == prec][metric].dropna()
+        rows[prec] = {"row": prec, "n_done": len(sub), f"{metric}_mean": sub.mean() if len(sub) else math.nan,
+                      f"{metric}_std": sub.std(ddof=1) if len(sub) > 1 else math.nan}
+    c = compare(rows["bf16"], rows["fp32"], metric)
+    verdict = {"unclear": "within seed noise", "lower": "bf16 lower (beyond seed noise)",
+               "higher": "bf16 higher (beyond seed noise)"}.get(c.outcome, c.outcome)
+    cfg = df.iloc[0]
+    return (f"bf16 against fp32 accuracy ({cfg['dataset']}, {cfg['method']}, {int(cfg['epochs'])} epochs, "
+            f"`{folder.as_posix()}`, test error %, median of the last 10 epochs): {c.text()} — **{verdict}**.")
+
+
+def speed_summary(folder="benchmarks/results", precision_dir=None) -> str:
+    """The README's speed section: the targets and whether a committed GPU measurement meets them, the bf16
+    accuracy check (:func:`precision_summary` of ``precision_dir``, if given), then the table of every record
+    in ``folder``."""
+    folder = Path(folder)
+    recs = read_speed_results(folder) if folder.is_dir() else []
+    gpu = [r for r in recs if not r["device"].startswith("cpu") and r["dataset"] == "random-cifar"
+           and r["settings"].get("width") == 64 and r["batch_size"] == 128 and r["num_train"] == 50000
+           and r.get("speedup") is not None]
+    lines = [f"Generated from the JSON records in `{folder.as_posix()}/` (written by `benchmarks/speed.py`; "
+             "each holds the settings, versions, commit and every epoch's time). Seconds per epoch are medians "
+             "over epochs 2..N of training alone; the first epoch (warm-up, compilation) and the per-epoch "
+             "evaluation are listed apart. TFLOP/s counts convolution and matrix FLOPs of forward + backward."]
+    if gpu:
+        best = min(gpu, key=lambda r: r["ours_s_per_epoch"])
+        met = [best["speedup"] >= 10, best["ours_s_per_epoch"] <= 1.0]
+        lines.append(f"Targets on {best['device']} ({Path(best['file']).name}): " + "; ".join(
+            f"{t}: **{'met' if m else 'missed'}** ({v})" for t, m, v in zip(
+                TARGETS, met, (f"{best['speedup']:.1f}×", f"{best['ours_s_per_epoch']:.2f} s"))) + ".")
+        prof = best.get("profile")
+        if prof and prof.get("busy_fraction") is not None:
+            lines.append(f"Profile of {prof['variant']} ({prof['steps']} steps): the GPU is busy "
+                         f"{100 * prof['busy_fraction']:.0f} % of the training time "
+                         f"({'launch- or host-bound' if prof['busy_fraction'] < 0.8 else 'kernel-bound'}); "
+                         "most device time: " + ", ".join(f"`{t['op']}` {t['s']:.2f} s" for t in prof["top"][:4]) + ".")
+    else:
+        lines.append("Targets (" + "; ".join(TARGETS) + "): **not measured yet** — no full-size GPU record is "
+                     "committed. The rows below are small runs that keep the benchmark working; their ratios say "
+                     "nothing about a GPU.")
+    if precision_dir is not None:
+        lines.append(precision_summary(precision_dir))
+    lines.append(speed_table(recs))
+    return "\n\n".join(lines)

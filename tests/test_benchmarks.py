@@ -1,0 +1,70 @@
+"""The speed benchmark (benchmarks/speed.py) on the CPU, small: it must keep working where no GPU is."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import speed  # noqa: E402
+from mixup_repro.models import build_model  # noqa: E402
+from mixup_repro.speed import read_speed_results, speed_summary, speed_table, train_flops_per_image  # noqa: E402
+
+
+def test_benchmark_times_reference_and_ours_and_writes_a_record(tmp_path, capsys):
+    assert speed.main(["--device", "cpu", "--width", "4", "--subset", "10", "--test-subset", "5", "--epochs", "2",
+                       "--reference-epochs", "2", "--num-workers", "2", "--variants", "fp32",
+                       "--out", str(tmp_path)]) == 0
+    (path,) = tmp_path.glob("*.json")
+    rec = json.loads(path.read_text())
+    assert rec["device"].startswith("cpu") and rec["dataset"] == "random-cifar" and rec["num_train"] == 100
+    assert rec["reference"]["num_workers"] == 2 and len(rec["reference"]["epoch_s"]) == 2
+    assert rec["reference_s_per_epoch"] == pytest.approx(rec["reference"]["epoch_s"][1], abs=1e-4)  # epochs 2..N
+    (ours,) = rec["variants"]
+    assert ours["name"] == "fp32" and ours["compile"] == "none" and len(ours["epoch_s"]) == 2
+    assert rec["ours_s_per_epoch"] == ours["s_per_epoch"] == ours["epoch_s"][1]
+    assert rec["speedup"] == pytest.approx(rec["reference_s_per_epoch"] / rec["ours_s_per_epoch"])
+    assert ours["images_per_s"] == pytest.approx(100 / ours["s_per_epoch"])
+    assert ours["tflops"] == pytest.approx(rec["train_flops_per_image"] * 100 / ours["s_per_epoch"] / 1e12)
+    assert rec["git_commit"] and rec["versions"]["torch"]
+    assert read_speed_results(tmp_path)[0]["speedup"] == rec["speedup"]
+    assert "ours: fp32" in capsys.readouterr().out
+
+
+def test_flops_of_preact_resnet18_match_its_known_size():
+    # forward of the CIFAR PreAct ResNet-18 is 0.556 GMACs = 1.11 GFLOP; backward twice that: about 3.3 GFLOP
+    flops = train_flops_per_image(build_model("preact_resnet18", 10, 3), (3, 32, 32))
+    assert 3.2e9 < flops < 3.5e9
+
+
+def test_bad_variant_is_refused_by_name():
+    with pytest.raises(SystemExit) as e:
+        speed.main(["--variants", "fp16"])
+    assert e.value.code == 2
+
+
+def test_speed_summary_without_gpu_records_says_not_measured(tmp_path):
+    (tmp_path / "junk.json").write_text("{")
+    with pytest.warns(UserWarning, match="skipping"):
+        text = speed_summary(tmp_path)
+    assert "not measured yet" in text and "No speed measurement" in text
+    assert speed_table([]).startswith("No speed measurement")
+
+
+def test_precision_summary_compares_bf16_with_fp32_runs(tmp_path):
+    from mixup_repro import TrainConfig, fit
+    from mixup_repro.speed import precision_summary
+
+    assert "not measured yet" in precision_summary(tmp_path / "none")
+    for prec in ("bf16", "fp32"):
+        for seed in (0, 1):
+            fit(TrainConfig(dataset="two-moons", model="mlp", method="mixup", epochs=2, optimizer="adam", lr=0.01,
+                            precision=prec, seed=seed, device="cpu"), tmp_path, quiet=True)
+    text = precision_summary(tmp_path)
+    assert text.startswith("bf16 against fp32 accuracy (two-moons, mixup, 2 epochs")
+    assert "bf16" in text and "(n=2) vs fp32" in text and "**" in text
