@@ -2,40 +2,56 @@
 # One prepared GPU session: the measurements of issue 7 (speed) and the runs of issue 8 (paper scale), in
 # stages that fit the device tool's calls (at most 10 minutes each; 15 minutes of device time per session).
 #
-#   bash benchmarks/gpu_session.sh STAGE [STAGE ...]
+#   BUDGET_S=570 OUT=$OUT bash benchmarks/gpu_session.sh STAGE [STAGE ...]
 #
-# Stages (in the order worth running them):
+# Stages (in the order worth running them; rough H100/H200 durations are guesses until measured):
 #   env        GPU, driver and package versions
 #   sync       benchmarks/sync_check.py: host syncs per epoch of every mixing method (none per step)
-#   speed      benchmarks/speed.py on CIFAR-shaped random data (50,000 x 3 x 32 x 32): reference loop vs ours
-#              in bf16, fp32, bf16 + torch.compile, bf16 + CUDA graphs (reduce-overhead)
+#   speed      benchmarks/speed.py on CIFAR-shaped random data (50,000 x 3 x 32 x 32): reference loop vs ours in
+#              bf16, fp32, bf16 + torch.compile, bf16 + CUDA graphs (reduce-overhead), and a profile
 #   speed-fm   the same on real Fashion-MNIST (reference, bf16, bf16 + CUDA graphs)
 #   precision  Fashion-MNIST mixup, 30 epochs, bf16 and fp32, seeds 0-2, six runs at once -> results/precision
 #   headline   issue 8 step 1: erm, mixup, label smoothing, mixup + LS; PreAct ResNet-18; seeds 0-2 -> results/paper
 #   ablation   issue 8 step 2: the ablation rows at weight decay 1e-4 and 5e-4, seed 0
 #   noise      issue 8 step 3: 50 % label noise, ERM vs mixup alpha 8 and 32, seed 0
 #
-# Environment: BUDGET_S (seconds this call may use, default 540): the run stages stop with SIGTERM before it,
-# which checkpoints every unfinished run; calling the stage again resumes them (checkpoints are ignored files,
-# kept on the machine while it stays warm). WORKERS (runs at once on the GPU, default 6). OUT (default
-# /tmp/out): session.tgz there holds every new results file and the logs.
+# Every stage runs under `timeout`, ending 30 s before BUDGET_S (default 540 s) and skipped when too little is
+# left; SIGTERM makes every unfinished training run write a checkpoint, and calling the stage again (while the
+# machine is still warm) resumes it. After every stage the new results files and the logs are packed into
+# $OUT/session.tgz (relative paths: unpack it in the repository root), so a call cut short still brings back
+# what finished. WORKERS: training runs at once on the GPU (default 4).
 # Data: Fashion-MNIST's four .gz files in .data/fashion-mnist/ (carry .data); see benchmarks/README.md.
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 MIXUP_REPRO_DATA="${MIXUP_REPRO_DATA:-$PWD/.data}"
 OUT="${OUT:-/tmp/out}"; mkdir -p "$OUT"
-BUDGET_S="${BUDGET_S:-540}"; WORKERS="${WORKERS:-6}"
+BUDGET_S="${BUDGET_S:-540}"; WORKERS="${WORKERS:-4}"
+LOGS=results/tmp/session; mkdir -p "$LOGS"
 T0=$(date +%s)
 left() { echo $(( BUDGET_S - ($(date +%s) - T0) )); }
-say() { echo "== $(date -u +%H:%M:%S) [$(( $(date +%s) - T0 )) s] $*"; }
+say() { echo "== $(date -u +%H:%M:%S) [$(( $(date +%s) - T0 )) s] $*" | tee -a "$LOGS/session.log"; }
 
-run_table() {  # run_table NAME ROW... : the rows at paper scale on Fashion-MNIST, stopped before the budget
+# limited MIN_S CMD...: run CMD with a time limit 30 s before the budget; skip it if less than MIN_S would remain
+limited() {
+  local min=$1; shift
+  local t=$(( $(left) - 30 ))
+  if [ "$t" -lt "$min" ]; then say "skipped (only $t s left, needs $min): $*"; return 0; fi
+  timeout -s TERM -k 20 "$t" "$@"
+  local rc=$?
+  [ $rc -eq 124 ] && say "stopped at the time limit ($t s): $1 $2"
+  return $rc
+}
+
+pack() {
+  find benchmarks/results results/paper results/precision -maxdepth 2 -name '*.json' -newermt "@$T0" \
+    2>/dev/null > "$LOGS/new_files.txt"
+  tar czf "$OUT/session.tgz" -T "$LOGS/new_files.txt" "$LOGS" 2>/dev/null
+}
+
+run_table() {  # run_table NAME ARGS...: rows of NAME at paper scale on Fashion-MNIST, WORKERS at once
   local name=$1; shift
-  local t=$(( $(left) - 45 ))
-  if [ "$t" -lt 60 ]; then say "skip $name: $(left) s left"; return; fi
-  say "table $name for at most $t s"
-  timeout -s TERM -k 40 "$t" python -m mixup_repro table "$name" --scale paper --dataset fashion-mnist \
-    --out results/paper --workers "$WORKERS" --quiet "$@" 2>&1 | tail -n 40
+  limited 120 python -m mixup_repro table "$name" --scale paper --dataset fashion-mnist --out results/paper \
+    --workers "$WORKERS" --quiet "$@" 2>&1 | tail -n 30 | tee -a "$LOGS/$name.log"
 }
 
 for stage in "$@"; do
@@ -48,20 +64,23 @@ for stage in "$@"; do
       ls -l "$MIXUP_REPRO_DATA/fashion-mnist" ;;
     sync)
       mkdir -p benchmarks/results/sync
-      python benchmarks/sync_check.py --out "benchmarks/results/sync/sync_check_$(date -u +%Y%m%dT%H%M%S).json" ;;
+      limited 60 python benchmarks/sync_check.py \
+        --out "benchmarks/results/sync/sync_check_$(date -u +%Y%m%dT%H%M%S).json" 2>&1 | tee "$LOGS/sync.log" ;;
     speed)
-      python benchmarks/speed.py --dataset random-cifar --epochs 5 --reference-epochs 3 --label "issue 7" \
-        --variants bf16 fp32 bf16-default bf16-reduce-overhead --profile ;;
+      limited 240 python benchmarks/speed.py --dataset random-cifar --epochs 5 --reference-epochs 3 \
+        --label "issue 7" --variants bf16 fp32 bf16-default bf16-reduce-overhead --profile 2>&1 \
+        | tee "$LOGS/speed.log" ;;
     speed-fm)
-      python benchmarks/speed.py --dataset fashion-mnist --epochs 5 --reference-epochs 3 --label "issue 7" \
-        --variants bf16 bf16-reduce-overhead ;;
+      limited 150 python benchmarks/speed.py --dataset fashion-mnist --epochs 5 --reference-epochs 3 \
+        --label "issue 7" --variants bf16 bf16-reduce-overhead 2>&1 | tee "$LOGS/speed-fm.log" ;;
     precision)
+      t=$(( $(left) - 30 ))
+      if [ "$t" -lt 120 ]; then say "skipped precision: only $t s left"; continue; fi
       for p in bf16 fp32; do for s in 0 1 2; do
-        timeout -s TERM -k 40 $(( $(left) - 45 )) python -m mixup_repro train --dataset fashion-mnist \
-          --method mixup --epochs 30 --precision $p --seed $s --out results/precision --quiet \
-          > "$OUT/precision_${p}_$s.log" 2>&1 &
+        timeout -s TERM -k 20 "$t" python -m mixup_repro train --dataset fashion-mnist --method mixup \
+          --epochs 30 --precision $p --seed $s --out results/precision --quiet > "$LOGS/precision_${p}_$s.log" 2>&1 &
       done; done
-      wait; tail -n 2 "$OUT"/precision_*.log ;;
+      wait; tail -n 1 "$LOGS"/precision_*.log ;;
     headline)
       run_table headline --seeds 0 1 2 --rows "ERM [model=PreAct ResNet-18]" "mixup α=1 [model=PreAct ResNet-18]" \
         "label smoothing ε=0.1 [model=PreAct ResNet-18]" "mixup + label smoothing ε=0.1 [model=PreAct ResNet-18]" ;;
@@ -77,12 +96,10 @@ for stage in "$@"; do
     noise)
       run_table label_noise --seeds 0 --rows "ERM [label noise=50%]" "mixup α=8 [label noise=50%]" \
         "mixup α=32 [label noise=50%]" ;;
-    *) echo "unknown stage $stage" >&2 ;;
+    *) say "unknown stage $stage" ;;
   esac
+  pack
 done
-say "done; packing"
-find benchmarks/results results/paper results/precision -maxdepth 2 -name '*.json' -newermt "@$T0" 2>/dev/null \
-  > "$OUT/new_files.txt"
-tar czf "$OUT/session.tgz" -T "$OUT/new_files.txt" "$OUT"/*.log 2>/dev/null
-python -m mixup_repro table headline --scale paper --dataset fashion-mnist --out results/paper --dry-run 2>&1 | tail -n 3
-echo "new files: $(wc -l < "$OUT/new_files.txt"); device time left in this call: $(left) s"
+say "done"
+pack
+echo "new results files: $(wc -l < "$LOGS/new_files.txt") (in $OUT/session.tgz); time left in this call: $(left) s"

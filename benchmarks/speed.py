@@ -16,7 +16,6 @@ transforms in a DataLoader with ``--num-workers`` workers, fp32, a host sync eve
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import platform
 import statistics
@@ -73,8 +72,8 @@ def time_reference(args, ds, device, flops) -> dict:
     x = x[..., 0] if x.shape[-1] == 1 else x  # grayscale: (N, H, W), PIL mode "L"
     data = reference.ArrayImageDataset(x, ds.y_train.numpy(),
                                        reference.official_transform(x.shape[1], ds.mean, ds.std))
-    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True,
-                                         num_workers=args.num_workers, persistent_workers=args.num_workers > 0)
+    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, shuffle=True, num_workers=args.num_workers)
+    torch.backends.cudnn.benchmark = True  # as the official train.py (fit sets it on CUDA too)
     _reset_peak(device)
     epochs = [reference.train_epoch(model, loader, opt, device, alpha=1.0) for _ in range(args.reference_epochs)]
     secs = [e["seconds"] for e in epochs]
@@ -87,6 +86,7 @@ def time_reference(args, ds, device, flops) -> dict:
 
 def time_ours(args, variant, ds, device, flops) -> dict:
     precision, mode = variant
+    torch._dynamo.reset()  # no compiled code carried over from the previous variant: its compile time counts
     cfg = TrainConfig(dataset=args.dataset, model=args.model, width=args.width, method="mixup", alpha=1.0,
                       batch_size=args.batch_size, epochs=args.epochs, subset=args.subset, test_subset=args.test_subset,
                       precision=precision, compile=mode, device=str(device), checkpoint_every=0, seed=0)
@@ -109,30 +109,52 @@ def time_ours(args, variant, ds, device, flops) -> dict:
 def profile_ours(args, variant, device, steps: int = 60) -> dict:
     """Profile ``steps`` training steps of one variant with :mod:`torch.profiler`: where the time goes.
 
-    Returns the busy time of the device (sum of kernel times) against the wall time of the steps: a ratio well
-    under 1 means the GPU waits for the host (launch-bound), near 1 that the kernels themselves are the cost;
-    and the 15 operators with the most device (or, on the CPU, host) time.
+    One run of 2 epochs of ``steps`` steps each; the profiler skips the first epoch (warm-up, compilation) and
+    the first 5 steps of the second, then records the rest of its training steps (not the evaluation). Returns
+    the device's busy time (the sum of its kernels' times) against the wall time of the recorded steps: a
+    ratio well under 1 means the GPU waits for the host (launch-bound), near 1 that the kernels are the cost;
+    and the 15 operators with the most device (on the CPU: host) time.
     """
-    from torch.profiler import ProfilerActivity, profile
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile, schedule
 
     precision, mode = variant
-    per_class = max(1, -(-steps * args.batch_size // 10))
+    torch._dynamo.reset()
+    per_class = max(1, steps * args.batch_size // 10)  # 10 classes: exactly `steps` full batches per epoch
     cfg = TrainConfig(dataset=args.dataset, model=args.model, width=args.width, method="mixup", alpha=1.0,
                       batch_size=args.batch_size, epochs=2, subset=per_class, test_subset=10, precision=precision,
                       compile=mode, device=str(device), checkpoint_every=0, seed=0)
-    fit(dataclasses.replace(cfg, epochs=1), None, quiet=True, keep_model=False)  # warm-up (and compile) outside
-    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with profile(activities=acts) as prof:
-        res = fit(cfg, None, quiet=True, keep_model=False)
-    train_s = sum(res.record["timing"]["epoch_train_s"])
-    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    cuda = device.type == "cuda"
+    warm, active = 5, steps - 5
+    marks, count = {}, [0]
+
+    def sync_time():
+        if cuda:
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=acts, schedule=schedule(wait=steps, warmup=warm, active=active, repeat=1)) as prof:
+        def on_step():
+            i = count[0]
+            if i in (steps + warm - 1, steps + warm + active - 1):  # the recorded window's two ends
+                marks[i] = sync_time()
+            count[0] += 1
+            prof.step()
+
+        fit(cfg, None, quiet=True, keep_model=False, on_step=on_step)
+    wall = marks[steps + warm + active - 1] - marks[steps + warm - 1]
     events = prof.key_averages()
-    busy = sum(getattr(e, key, 0) for e in events) / 1e6
-    top = sorted(events, key=lambda e: getattr(e, key, 0), reverse=True)[:15]
-    return {"variant": f"{precision}" + ("" if mode == "none" else f"-{mode}"), "steps": 2 * steps,
-            "train_s": train_s, "device_busy_s": busy if device.type == "cuda" else None,
-            "busy_fraction": busy / train_s if device.type == "cuda" and train_s else None,
-            "top": [{"op": e.key, "s": getattr(e, key, 0) / 1e6, "calls": e.count} for e in top]}
+    if cuda:
+        kernels = [e for e in events if e.device_type == DeviceType.CUDA and not getattr(e, "is_user_annotation", False)]
+        key = "self_device_time_total"
+    else:
+        kernels, key = list(events), "self_cpu_time_total"
+    busy = sum(getattr(e, key) for e in kernels) / 1e6
+    top = sorted(kernels, key=lambda e: getattr(e, key), reverse=True)[:15]
+    return {"variant": f"{precision}" + ("" if mode == "none" else f"-{mode}"), "steps": active,
+            "wall_s": wall, "device_busy_s": busy if cuda else None, "busy_fraction": busy / wall if cuda else None,
+            "top": [{"op": e.key, "s": getattr(e, key) / 1e6, "calls": e.count} for e in top]}
 
 
 def main(argv=None) -> int:
@@ -150,7 +172,7 @@ def main(argv=None) -> int:
     p.add_argument("--variants", type=parse_variant, nargs="+", default=[("bf16", "none"), ("fp32", "none")])
     p.add_argument("--no-reference", action="store_true", help="time our variants only")
     p.add_argument("--profile", action="store_true",
-                   help="also profile 2 x 60 training steps of the fastest variant (where the time goes)")
+                   help="also profile 55 training steps of the fastest variant (where the time goes)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--label", default="", help="free text stored with the record")
     args = p.parse_args(argv)
@@ -204,6 +226,9 @@ def main(argv=None) -> int:
                      "subset": args.subset, "test_subset": args.test_subset, "method": "mixup", "alpha": 1.0,
                      "optimizer": "sgd lr 0.1 momentum 0.9 wd 1e-4", "statistic": "median s/epoch over epochs 2..N",
                      "label": args.label},
+        "backends": {"cudnn_benchmark": torch.backends.cudnn.benchmark,
+                     "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+                     "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32},
         "versions": versions(), "git_commit": git_commit(), "started": started,
         "wall_s": round(time.perf_counter() - t_all, 1), "host": platform.node(), "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),

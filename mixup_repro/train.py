@@ -243,15 +243,19 @@ class RunResult:
 # ----------------------------------------------------------------------------------------------------------
 # Set-up helpers
 # ----------------------------------------------------------------------------------------------------------
-def _resolve_device(name: str, local_rank: int | None = None) -> torch.device:
+def _resolve_device(name: str, dist_=None) -> torch.device:
     """The training device; under torchrun, ``auto`` / ``cuda`` mean the GPU of this process's local rank."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available")
+    world = dist_.world if dist_ is not None else 1
+    if device.type == "cuda" and device.index is not None and world > 1:
+        raise ValueError(f"device {name!r} names one GPU, but torchrun started {world} processes; use --device "
+                         "cuda (each process takes the GPU of its local rank)")
     if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank or 0)
+        device = torch.device("cuda", dist_.local_rank or 0 if dist_ is not None else 0)
     return device
 
 
@@ -261,10 +265,17 @@ class _Dist:
     Under ``torchrun --nproc_per_node=N -m mixup_repro train ...`` the model is wrapped in
     :class:`~torch.nn.parallel.DistributedDataParallel`. Every rank walks the same shuffled order of the
     training set; each step's global batch of ``batch_size`` is split in ``world`` parts and each rank
-    augments and mixes its own part with its own random streams (as the official per-batch mixup does on
-    each GPU). Losses are weighted by part size, so the averaged gradient is the global batch's mean.
-    Rank 0 evaluates, checkpoints (gathering every rank's random state) and writes the results file;
-    a stop signal is agreed on at the end of each epoch.
+    augments and mixes its own part with its own random streams: its own λ and partners within its part.
+    Losses are weighted by part size, so the averaged gradient is the global batch's mean.
+
+    This is not the same training as one process, and not the official code's either (which wraps the
+    model in ``DataParallel``: one λ for the whole batch, partners from the whole batch, batch-norm statistics
+    per GPU): here λ is drawn per rank and batch-norm statistics come from ``batch_size / world`` images.
+    The number of processes is therefore stored in the results file and a result of another world size is
+    not reused. Rank 0 evaluates, checkpoints (gathering every rank's random states) and writes the results
+    file. A stop signal is agreed on at the end of each epoch, so a SIGTERM takes effect within one epoch
+    (torchrun waits 30 s before killing its workers; an epoch on a GPU takes seconds). Checkpoints and
+    results need a folder that every rank sees (always so on one machine).
     """
 
     def __init__(self):
@@ -288,6 +299,12 @@ class _Dist:
             self.own_group = True
         if dist.get_world_size() != self.world:
             raise RuntimeError(f"WORLD_SIZE={self.world} but the process group has {dist.get_world_size()} ranks")
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
 
     def close(self) -> None:
         if self.own_group:
@@ -530,7 +547,7 @@ def _loss(cfg, model, xb, yb, idx, num_classes, partners, ds, inputs, gens):
 
 
 def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = True, quiet: bool = False,
-        keep_model: bool = True, save_model: bool = False) -> RunResult:
+        keep_model: bool = True, save_model: bool = False, on_step=None) -> RunResult:
     """Train one run and (with ``out``) write its results file atomically.
 
     Parameters
@@ -550,6 +567,10 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
         Return the trained model in :attr:`RunResult.model`.
     save_model : bool
         Also write the final weights to ``out/models/<run_id>.pt`` (a plain state dict, atomically).
+    on_step : callable, optional
+        Called with no arguments after every optimizer step, e.g. a :class:`torch.profiler.profile`'s
+        ``step`` (``benchmarks/speed.py --profile`` does so). It must not synchronise with the GPU if speed
+        matters.
 
     Raises
     ------
@@ -560,33 +581,45 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     cfg = config
     rid = run_id(cfg)
-    path = ckpt_path = None
-    if out is not None:
-        out = check_writable(out)
-        path = out / f"{rid}.json"
-        ckpt_path = out / "checkpoints" / f"{rid}.pt"
-        if path.exists() and not force:
-            rec = read_result(path)
-            return RunResult(cfg, rid, rec["curves"], rec["summary"], None, path, rec)
-        if force or not resume:
-            ckpt_path.unlink(missing_ok=True)
-
     dist_ = _Dist()
-    device = _resolve_device(cfg.device, dist_.local_rank)
+    device = _resolve_device(cfg.device, dist_)
     dist_.start(device, cfg.batch_size)
     try:
-        return _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model)
+        path = ckpt_path = None
+        if out is not None:
+            out = check_writable(out)
+            path = out / f"{rid}.json"
+            ckpt_path = out / "checkpoints" / f"{rid}.pt"
+            if path.exists() and not force:
+                rec = read_result(path)
+                if rec.get("world_size", 1) != dist_.world:
+                    raise ValueError(f"{path} was trained by {rec.get('world_size', 1)} process(es), this run has "
+                                     f"{dist_.world}; their batch-norm statistics and mixing differ (use --force "
+                                     "to redo it)")
+                return RunResult(cfg, rid, rec["curves"], rec["summary"], None, path, rec)
+            if (force or not resume) and dist_.rank == 0:
+                ckpt_path.unlink(missing_ok=True)
+            dist_.barrier()  # no rank looks for a checkpoint before rank 0 has removed it
+        return _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model, on_step)
     finally:
         dist_.close()
 
 
-def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model) -> RunResult:
+def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model, on_step) -> RunResult:
     lead = dist_.rank == 0  # the process that evaluates, shows progress and writes files
     ds, clean_y, corrupted = _prepare_data(cfg, device)
+    if dist_.world > 1 and 0 < ds.num_train % cfg.batch_size < dist_.world:
+        raise ValueError(f"the last batch holds {ds.num_train % cfg.batch_size} sample(s) (num_train "
+                         f"{ds.num_train} % batch_size {cfg.batch_size}), fewer than the {dist_.world} processes; "
+                         "choose a batch size that leaves none or at least one per process")
     torch.manual_seed(cfg.seed)
     model = _model_for(cfg, ds).to(device)
     if _channels_last(cfg, device) and ds.kind == "image":
         model = model.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels (as the official code)
+    if dist_.rank > 0:  # the same initial weights (DDP broadcasts rank 0's), independent dropout on every rank
+        torch.manual_seed(cfg.seed + 7919 * dist_.rank)
     inputs = _Inputs(ds, cfg)
     cache = (Path(cfg.data_dir) if cfg.data_dir else default_data_dir()) / "knn"
     needs_partners = cfg.method in MIXING_METHODS and cfg.method != "manifold" and \
@@ -626,11 +659,13 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
+        saved = st["generators"]
+        saved = saved[dist_.rank] if isinstance(saved, list) else saved  # a dict: written before torchrun support
         for name, g in gens.items():
-            g.set_state(st["generators"][dist_.rank][name].cpu())
-        torch.set_rng_state(st["torch_rng"].cpu())
-        if device.type == "cuda" and "cuda_rng" in st:
-            torch.cuda.set_rng_state(st["cuda_rng"].cpu(), device)
+            g.set_state(saved[name].cpu())
+        torch.set_rng_state(saved.get("_torch", st["torch_rng"]).cpu())
+        if device.type == "cuda" and ("_cuda" in saved or "cuda_rng" in st):
+            torch.cuda.set_rng_state(saved.get("_cuda", st.get("cuda_rng")).cpu(), device)
         curves = {k: list(v) for k, v in st["curves"].items()}
         train_times, eval_times = list(st.get("train_times", [])), list(st.get("eval_times", []))
         start_epoch, start_step = st["epoch"], st["step"]
@@ -642,7 +677,11 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
         """Write a checkpoint (rank 0); under torchrun every rank must call it (it gathers random states)."""
         if ckpt_path is None:
             return None
-        rank_gens = dist_.gather({k: g.get_state() for k, g in gens.items()})
+        mine = {k: g.get_state() for k, g in gens.items()}
+        mine["_torch"] = torch.get_rng_state()  # dropout and other default-generator draws, per rank
+        if device.type == "cuda":
+            mine["_cuda"] = torch.cuda.get_rng_state(device)
+        rank_gens = dist_.gather(mine)
         if not lead:
             return None
         state = {
@@ -666,7 +705,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     if cfg.compile != "none":
         net = torch.compile(net, mode=None if cfg.compile == "default" else cfg.compile)
-    graphs = cfg.compile == "reduce-overhead" and device.type == "cuda"
+    graphs = cfg.compile in ("reduce-overhead", "max-autotune") and device.type == "cuda"  # modes with CUDA graphs
 
     from tqdm.auto import tqdm
 
@@ -694,6 +733,8 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
                 opt.zero_grad(set_to_none=True)
                 (loss * weight if weight != 1.0 else loss).backward()
                 opt.step()
+                if on_step is not None:
+                    on_step()
                 loss_sum += loss.detach().double() * idx.shape[0]
                 if stop.received and dist_.world == 1:  # under torchrun the ranks agree at the epoch's end
                     written = checkpoint(epoch, step + 1, order, loss_sum, t0)
@@ -735,15 +776,15 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
                 bar.close()
                 raise Interrupted(received, written, epoch + 1, 0)
         bar.close()
-        if ckpt_path is not None and not (ckpt_path.exists() and start_epoch == cfg.epochs):
+        if start_epoch < cfg.epochs:  # (all ranks decide alike: a collective follows)
             checkpoint(cfg.epochs, 0, None, loss_sum, t0)  # the final evaluation must not cost the training
         if not lead:  # the other ranks' work ends with the training
             model.eval()
             return RunResult(cfg, rid, {}, {}, model if keep_model else None, None, {})
         record = _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t0, dist_.world)
         record["timing"] = _timing(cfg, train_times, eval_times)
-        if stop.received:  # stopped while finishing: keep the finished training, write no results
-            written = checkpoint(cfg.epochs, 0, None, loss_sum, t0)
+        if stop.received:  # stopped while finishing: the final checkpoint holds the training; no results
+            written = ckpt_path if ckpt_path is not None and ckpt_path.exists() else None
             raise Interrupted(stop.received, written, cfg.epochs, 0)
         if path is not None:
             if save_model:

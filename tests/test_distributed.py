@@ -42,6 +42,9 @@ def test_two_processes_match_one_process_and_write_one_results_file(tmp_path):
     rec = json.loads(files[0].read_text())
     assert rec["world_size"] == 2 and len(rec["timing"]["epoch_train_s"]) == 3
     single = fit(TrainConfig(**ERM, device="cpu"), quiet=True)
+    # a result trained by 2 processes is not passed off as a single-process one
+    with pytest.raises(ValueError, match=r"was trained by 2 process\(es\), this run has 1"):
+        fit(TrainConfig(**ERM, device="cpu"), tmp_path / "ddp", quiet=True)
     for key in ("train_loss", "test_loss", "test_error"):
         assert rec["curves"][key] == pytest.approx(single.curves[key], rel=1e-5, abs=1e-6)
 
@@ -75,3 +78,6 @@ def test_batch_smaller_than_process_count_is_refused(tmp_path):
     proc = torchrun(args_of(ERM | dict(batch_size=1)), tmp_path)
     assert proc.returncode != 0
     assert "batch_size must be at least the number of processes (2)" in proc.stdout + proc.stderr
+    proc = torchrun(args_of(ERM | dict(batch_size=333)), tmp_path)  # 1000 = 3 * 333 + 1: one sample for two ranks
+    assert proc.returncode != 0
+    assert "the last batch holds 1 sample(s)" in proc.stdout + proc.stderr
