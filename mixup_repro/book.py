@@ -177,6 +177,8 @@ _PARAM_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "image_optimizer": lambda n, v: check_choice(n, v, ("sgd", "adam")),
     "image_lr": lambda n, v: check_real(n, v, low=0.0, low_open=True),
     "image_augment": _check_bool,
+    "speed_dir": _check_path,
+    "precision_dir": _optional(_check_path),
 }
 
 
@@ -189,7 +191,8 @@ def check_params(**params) -> dict[str, Any]:
     (> 0), ``n_samples`` (>= 100), ``resolution`` (>= 10), ``results_dir`` (a path, or None to keep no
     results files), ``image_dataset`` (fashion-mnist, cifar10, cifar100, or None to skip),
     ``image_model`` (a model name of :func:`mixup_repro.models.build_model`), ``image_width`` (>= 1),
-    ``image_optimizer`` (sgd or adam), ``image_augment`` (true or false).
+    ``image_optimizer`` (sgd or adam), ``image_augment`` (true or false), ``speed_dir`` (a folder of speed
+    records), ``precision_dir`` (a folder of bf16/fp32 runs, or None).
 
     Raises
     ------

@@ -28,6 +28,7 @@ __all__ = [
     "decision_grid",
     "plot_beta_densities",
     "plot_decision_boundaries",
+    "plot_epoch_times",
     "plot_lambda_concentration",
     "plot_learning_curves",
     "plot_method_comparison",
@@ -405,4 +406,43 @@ def plot_mixed_examples(x_a, x_b, y_a: int, y_b: int, class_names: Sequence[str]
         ax.grid(False)
     others = f"; every other class {eps / k:.3g}" if eps > 0 else ""
     fig.suptitle(f"mixup of two images, formula (1), and their targets, formula (2) with ε = {eps:g}{others}")
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Speed
+# ----------------------------------------------------------------------------------------------------------
+def plot_epoch_times(records: Sequence[Mapping], *, title: str | None = None) -> Figure:
+    """Seconds per training epoch of every loop of every speed record (``benchmarks/results``), log scale.
+
+    One bar per loop (the reference first, then each variant of ours), grouped by record (device, data set,
+    training-set size); the median over epochs 2..N, each epoch's own time as a dot.
+    """
+    _style()
+    if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
+        raise TypeError("records must be a sequence of speed records (mixup_repro.speed.read_speed_results)")
+    rows = []
+    for r in records:
+        group = f"{r['device']}\n{r['dataset']} ({r['num_train']:,}), {r['model']} w{r['settings'].get('width', '')}"
+        loops = ([("reference", r["reference"])] if r.get("reference") else []) + \
+            [(f"ours: {v['name']}", v) for v in r.get("variants", [])]
+        for name, v in loops:
+            rows.append((group, name, v["s_per_epoch"], v.get("epoch_s", [])))
+    fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(1, len(rows))))
+    if not rows:
+        ax.text(0.5, 0.5, "no speed record yet", ha="center", va="center", transform=ax.transAxes, color="0.35")
+        ax.set_axis_off()
+        return fig
+    labels = [f"{g}  |  {n}" if i == 0 or rows[i - 1][0] != g else n for i, (g, n, _, _) in enumerate(rows)]
+    y = np.arange(len(rows))[::-1]
+    palette = sns.color_palette("colorblind", 2)
+    ax.barh(y, [r[2] for r in rows], color=[palette[0] if r[1] == "reference" else palette[1] for r in rows])
+    for yi, r in zip(y, rows):
+        if len(r[3]) > 1:
+            ax.scatter(r[3], [yi] * len(r[3]), s=10, color="black", zorder=3)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds per training epoch, log scale (bar: median of epochs 2..N; dots: every epoch)")
+    ax.set_title(title or "Training loops: seconds per epoch")
+    fig.tight_layout()
     return fig

@@ -18,7 +18,7 @@ import torch
 
 from .results import atomic_write_json
 
-__all__ = ["SCHEMA", "train_flops_per_image", "read_speed_results", "speed_table", "speed_summary",
+__all__ = ["SCHEMA", "train_flops_per_image", "read_speed_results", "speed_rows", "speed_table", "speed_summary",
            "precision_summary", "write_speed_result"]
 
 SCHEMA = "mixup_repro.speed/1"
@@ -79,31 +79,39 @@ def _f(v, fmt):
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
 
 
-def speed_table(records: list[dict]) -> str:
-    """A markdown table: one row per record and variant, the reference first, with the ratio to it."""
-    if not records:
-        return "No speed measurement is committed yet (`benchmarks/results/` is empty)."
-    head = ("| device | data | model | loop | s / epoch | images / s | × reference | first epoch (s) | "
-            "eval (s) | peak GPU mem (GiB) | TFLOP/s | file |\n"
-            "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+_COLUMNS = ("device", "data", "model", "loop", "s / epoch", "images / s", "× reference", "first epoch (s)",
+            "eval (s)", "peak GPU mem (GiB)", "TFLOP/s", "file")
+
+
+def speed_rows(records: list[dict]) -> list[dict]:
+    """One row per loop of every record (the reference first, then each of our variants), formatted."""
     rows = []
     for r in records:
-        model = f"{r['model']} w{r['settings'].get('width', '')}".strip()
-        lead = f"| {r['device']} | {r['dataset']} ({r['num_train']:,}) | {model} |"
-        ref, cells = r["reference"], []
+        common = {"device": r["device"], "data": f"{r['dataset']} ({r['num_train']:,})",
+                  "model": f"{r['model']} w{r['settings'].get('width', '')}"}
+        ref, loops = r["reference"], []
         if ref:
-            cells.append(f" reference ({ref.get('num_workers')} workers, fp32) | {_f(r['reference_s_per_epoch'], '.3g')} | "
-                         f"{_f(ref.get('images_per_s'), ',.0f')} | 1 | {_f(ref.get('first_epoch_s'), '.3g')} | – | "
-                         f"{_f(ref.get('peak_mem_gib'), '.2f')} | {_f(ref.get('tflops'), '.2f')} |")
+            loops.append((f"reference ({ref.get('num_workers')} workers, fp32)", ref, 1.0, None))
         for v in r["variants"]:
             ratio = r["reference_s_per_epoch"] / v["s_per_epoch"] \
                 if v.get("s_per_epoch") and r.get("reference_s_per_epoch") else None
-            cells.append(f" ours: {v['name']} | {_f(v.get('s_per_epoch'), '.3g')} | {_f(v.get('images_per_s'), ',.0f')} | "
-                         f"{_f(ratio, '.1f')} | {_f(v.get('first_epoch_s'), '.3g')} | {_f(v.get('eval_s'), '.3g')} | "
-                         f"{_f(v.get('peak_mem_gib'), '.2f')} | {_f(v.get('tflops'), '.2f')} |")
-        name = Path(r["file"]).name if "file" in r else ""
-        rows += [lead + c + (f" {name} |" if i == 0 else " |") for i, c in enumerate(cells)]
-    return head + "\n" + "\n".join(rows)
+            loops.append((f"ours: {v['name']}", v, ratio, v.get("eval_s")))
+        for i, (name, v, ratio, ev) in enumerate(loops):
+            rows.append({**common, "loop": name, "s / epoch": _f(v.get("s_per_epoch"), ".3g"),
+                         "images / s": _f(v.get("images_per_s"), ",.0f"), "× reference": _f(ratio, ".1f"),
+                         "first epoch (s)": _f(v.get("first_epoch_s"), ".3g"), "eval (s)": _f(ev, ".3g"),
+                         "peak GPU mem (GiB)": _f(v.get("peak_mem_gib"), ".2f"), "TFLOP/s": _f(v.get("tflops"), ".2f"),
+                         "file": Path(r["file"]).name if i == 0 and "file" in r else ""})
+    return rows
+
+
+def speed_table(records: list[dict]) -> str:
+    """:func:`speed_rows` as a markdown table (for the README)."""
+    if not records:
+        return "No speed measurement is committed yet (`benchmarks/results/` is empty)."
+    head = "| " + " | ".join(_COLUMNS) + " |\n| " + " | ".join("---" if i < 4 or c == "file" else "---:"
+                                                              for i, c in enumerate(_COLUMNS)) + " |"
+    return head + "\n" + "\n".join("| " + " | ".join(row[c] for c in _COLUMNS) + " |" for row in speed_rows(records))
 
 
 TARGETS = ("≥ 10× faster per epoch than the reference loop (same GPU, same run)",
@@ -138,10 +146,10 @@ def precision_summary(folder="results/precision", metric: str = "median_last10_e
             f"`{folder.as_posix()}`, test error %, median of the last 10 epochs): {c.text()} — **{verdict}**.")
 
 
-def speed_summary(folder="benchmarks/results", precision_dir=None) -> str:
+def speed_summary(folder="benchmarks/results", precision_dir=None, *, table: bool = True) -> str:
     """The README's speed section: the targets and whether a committed GPU measurement meets them, the bf16
-    accuracy check (:func:`precision_summary` of ``precision_dir``, if given), then the table of every record
-    in ``folder``."""
+    accuracy check (:func:`precision_summary` of ``precision_dir``, if given), then (with ``table``) the table
+    of every record in ``folder``; a notebook shows ``pandas.DataFrame(speed_rows(...))`` instead."""
     folder = Path(folder)
     recs = read_speed_results(folder) if folder.is_dir() else []
     gpu = [r for r in recs if not r["device"].startswith("cpu") and r["dataset"] == "random-cifar"
@@ -165,9 +173,10 @@ def speed_summary(folder="benchmarks/results", precision_dir=None) -> str:
                          "most device time: " + ", ".join(f"`{t['op']}` {t['s']:.2f} s" for t in prof["top"][:4]) + ".")
     else:
         lines.append("Targets (" + "; ".join(TARGETS) + "): **not measured yet** — no full-size GPU record is "
-                     "committed. The rows below are small runs that keep the benchmark working; their ratios say "
+                     "committed. The records below are small runs that keep the benchmark working; their ratios say "
                      "nothing about a GPU.")
     if precision_dir is not None:
         lines.append(precision_summary(precision_dir))
-    lines.append(speed_table(recs))
+    if table:
+        lines.append(speed_table(recs))
     return "\n\n".join(lines)

@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import math  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -133,3 +134,22 @@ def test_mixed_examples():
 def test_bad_arguments_raise_value_errors(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_plot_epoch_times_draws_one_bar_per_loop_on_a_log_axis():
+    from mixup_repro.plots import plot_epoch_times
+    from mixup_repro.speed import read_speed_results
+
+    records = read_speed_results(Path(__file__).resolve().parents[1] / "benchmarks" / "results")
+    assert records, "the committed CPU speed record is missing"
+    fig = plot_epoch_times(records)
+    ax = fig.axes[0]
+    loops = sum(bool(r["reference"]) + len(r["variants"]) for r in records)
+    assert len(ax.patches) == loops and ax.get_xscale() == "log"
+    widths = sorted(p.get_width() for p in ax.patches)
+    assert widths == sorted([r["reference_s_per_epoch"] for r in records if r["reference"]]
+                            + [v["s_per_epoch"] for r in records for v in r["variants"]])
+    plt.close(fig)
+    empty = plot_epoch_times([])
+    assert "no speed record" in empty.axes[0].texts[0].get_text()
+    plt.close(empty)
