@@ -141,6 +141,12 @@ def sample_lambda(alpha: float, size=(), generator: torch.Generator | None = Non
     return sample_dirichlet(alpha, 2, size, generator=generator, device=device)[..., 0]
 
 
+def _check_flag(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def _check_size(size) -> tuple[int, ...]:
     if isinstance(size, int) and not isinstance(size, bool):
         size = (size,)
@@ -172,8 +178,11 @@ def _check_x(x) -> int:
     return x.shape[0]
 
 
-def _check_targets(y, batch: int, num_classes: int, name: str = "y") -> None:
-    """Class indices (B,) in [0, K) or probability targets (B, K) whose rows sum to 1."""
+def _check_targets(y, batch: int, num_classes: int, name: str = "y", values: bool = True) -> None:
+    """Class indices (B,) in [0, K) or probability targets (B, K) whose rows sum to 1.
+
+    ``values=False`` checks types and shapes only: the value checks read the tensor on the host (a GPU sync).
+    """
     if not isinstance(y, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(y).__name__}")
     if y.shape[:1] != (batch,):
@@ -181,6 +190,8 @@ def _check_targets(y, batch: int, num_classes: int, name: str = "y") -> None:
     if y.dim() == 1:
         if y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
             raise TypeError(f"{name} given as class indices must have an integer dtype, got {y.dtype}")
+        if not values:
+            return
         lo, hi = int(y.min()), int(y.max())
         if lo < 0 or hi >= num_classes:
             raise ValueError(f"{name} holds class indices outside [0, num_classes) = [0, {num_classes}): "
@@ -191,6 +202,8 @@ def _check_targets(y, batch: int, num_classes: int, name: str = "y") -> None:
         if y.shape[1] != num_classes:
             raise ValueError(f"{name} probability targets must have width num_classes = {num_classes}, "
                              f"got shape {tuple(y.shape)}")
+        if not values:
+            return
         yf = y.double()
         if not bool(torch.isfinite(yf).all()) or bool((yf < -1e-6).any()):
             raise ValueError(f"{name} probability targets must be finite and non-negative")
@@ -202,20 +215,20 @@ def _check_targets(y, batch: int, num_classes: int, name: str = "y") -> None:
                          f"got shape {tuple(y.shape)}")
 
 
-def _check_index(index, batch: int, device, name: str = "index") -> Tensor:
+def _check_index(index, batch: int, device, name: str = "index", values: bool = True) -> Tensor:
     if not isinstance(index, Tensor):
         raise TypeError(f"{name} must be a LongTensor of partner indices, got {type(index).__name__}")
     if index.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
         raise TypeError(f"{name} must be an integer tensor of partner indices, got dtype {index.dtype}")
     if index.shape != (batch,):
         raise ValueError(f"{name} must have shape ({batch},) (one partner per sample), got {tuple(index.shape)}")
-    lo, hi = int(index.min()), int(index.max())
+    lo, hi = (int(index.min()), int(index.max())) if values else (0, 0)
     if lo < 0 or hi >= batch:
         raise ValueError(f"{name} entries must be in [0, {batch}) (positions in the batch), got min {lo}, max {hi}")
     return index.to(device=device, dtype=torch.int64)
 
 
-def _check_lam(lam, batch: int, device, name: str = "lam") -> Tensor:
+def _check_lam(lam, batch: int, device, name: str = "lam", values: bool = True) -> Tensor:
     if isinstance(lam, Tensor):
         if lam.dim() == 0 or lam.shape == (batch,):
             t = lam.detach().to(device=device, dtype=torch.float64)
@@ -226,7 +239,7 @@ def _check_lam(lam, batch: int, device, name: str = "lam") -> Tensor:
         t = torch.tensor(float(lam), dtype=torch.float64, device=device)
     else:
         raise TypeError(f"{name} must be a number or a tensor, got {type(lam).__name__}")
-    if not bool(torch.isfinite(t).all()) or bool((t < 0).any()) or bool((t > 1).any()):
+    if values and (not bool(torch.isfinite(t).all()) or bool((t < 0).any()) or bool((t > 1).any())):
         raise ValueError(f"{name} must be in [0, 1], got values from {float(t.min())} to {float(t.max())}")
     return t
 
@@ -316,7 +329,7 @@ def _mix_pair(x: Tensor, probs: Tensor, lam: Tensor, index: Tensor, eps: float) 
 
 
 def mix(x: Tensor, y: Tensor, *, num_classes: int, alpha: float = 1.0, lam=None, index: Tensor | None = None,
-        label_smoothing: float = 0.0, generator: torch.Generator | None = None) -> MixedBatch:
+        label_smoothing: float = 0.0, generator: torch.Generator | None = None, validate: bool = True) -> MixedBatch:
     r"""Mix a batch with its partners (mixup, formula (1)), then smooth the mixed labels (formula (2)).
 
     .. math::
@@ -343,7 +356,11 @@ def mix(x: Tensor, y: Tensor, *, num_classes: int, alpha: float = 1.0, lam=None,
     label_smoothing : float
         ε in [0, 1), applied to the mixed labels.
     generator : torch.Generator, optional
-        Source of λ and of the permutation.
+        Source of λ and of the permutation; without one, they are drawn on ``x``'s device.
+    validate : bool
+        Check the values of ``y``, ``lam`` and ``index`` (class range, rows summing to 1, λ in [0, 1]).
+        Reading values on the host costs a synchronisation per call on a GPU; ``False`` keeps only the
+        type and shape checks, for GPU training loops whose data are known to be valid.
 
     Returns
     -------
@@ -354,23 +371,24 @@ def mix(x: Tensor, y: Tensor, *, num_classes: int, alpha: float = 1.0, lam=None,
     num_classes = check_num_classes(num_classes)
     alpha = check_alpha(alpha)
     eps = check_eps(label_smoothing)
-    _check_targets(y, batch, num_classes)
+    _check_flag("validate", validate)
+    _check_targets(y, batch, num_classes, values=validate)
     if lam is None:
-        lam_t = sample_lambda(alpha, (), generator).to(x.device)
+        lam_t = sample_lambda(alpha, (), generator, device=None if generator is not None else x.device).to(x.device)
     else:
-        lam_t = _check_lam(lam, batch, x.device)
+        lam_t = _check_lam(lam, batch, x.device, values=validate)
     if index is None:
-        index = torch.randperm(batch, generator=generator, device=generator.device if generator else None)
+        index = torch.randperm(batch, generator=generator, device=generator.device if generator else x.device)
         index = index.to(x.device)
     else:
-        index = _check_index(index, batch, x.device)
+        index = _check_index(index, batch, x.device, values=validate)
     probs = _as_probs(y.to(x.device), num_classes, _target_dtype(x, y))
     return _mix_pair(x, probs, lam_t, index, eps)
 
 
 def mix_k(x: Tensor, y: Tensor, *, num_classes: int, k: int = 3, alpha: float = 1.0, weights: Tensor | None = None,
           per_sample: bool = False, label_smoothing: float = 0.0,
-          generator: torch.Generator | None = None) -> MixedBatch:
+          generator: torch.Generator | None = None, validate: bool = True) -> MixedBatch:
     r"""Mix each sample with ``k - 1`` partners, weights :math:`w \sim \mathrm{Dirichlet}(\alpha, \dots, \alpha)`.
 
     .. math::
@@ -389,7 +407,7 @@ def mix_k(x: Tensor, y: Tensor, *, num_classes: int, k: int = 3, alpha: float = 
         Given weights, (k,) or (B, k), non-negative, summing to 1 along the last axis.
     per_sample : bool
         Draw one weight vector per sample instead of one per batch.
-    x, y, num_classes, alpha, label_smoothing, generator
+    x, y, num_classes, alpha, label_smoothing, generator, validate
         As in :func:`mix`.
 
     Returns
@@ -402,17 +420,19 @@ def mix_k(x: Tensor, y: Tensor, *, num_classes: int, k: int = 3, alpha: float = 
     k = check_int("k", k, low=2)
     alpha = check_alpha(alpha)
     eps = check_eps(label_smoothing)
-    _check_targets(y, batch, num_classes)
+    _check_flag("validate", validate)
+    _check_targets(y, batch, num_classes, values=validate)
+    gdev = generator.device if generator is not None else x.device
     if weights is None:
-        weights = sample_dirichlet(alpha, k, (batch,) if per_sample else (), generator=generator)
+        weights = sample_dirichlet(alpha, k, (batch,) if per_sample else (), generator=generator, device=gdev)
     else:
         if not isinstance(weights, Tensor) or weights.shape not in ((k,), (batch, k)):
             raise ValueError(f"weights must be a tensor of shape ({k},) or ({batch}, {k})")
         weights = weights.detach().double()
-        if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()) or float((weights.sum(-1) - 1).abs().max()) > 1e-6:
+        if validate and (not bool(torch.isfinite(weights).all()) or bool((weights < 0).any())
+                         or float((weights.sum(-1) - 1).abs().max()) > 1e-6):
             raise ValueError("weights must be finite, non-negative and sum to 1 along the last axis")
     weights = weights.to(x.device)
-    gdev = generator.device if generator is not None else None
     perms = [torch.randperm(batch, generator=generator, device=gdev).to(x.device) for _ in range(k - 1)]
     index = torch.stack([torch.arange(batch, device=x.device), *perms])
     probs = _as_probs(y.to(x.device), num_classes, _target_dtype(x, y))
@@ -484,13 +504,18 @@ class Mixup(nn.Module):
         Number of samples mixed (2 = mixup; > 2 uses Dirichlet weights, the ``mixup_double`` idea;
         ``mode`` must then be "batch" and ``prob`` 1).
     generator : torch.Generator, optional
-        Source of randomness (λ, partners, the ``prob`` coin). Used as a ``collate_fn`` in DataLoader worker
-        processes, each worker starts from a copy of this generator's state and would draw the same stream:
-        re-seed it per worker (``worker_init_fn``) or leave it None (torch seeds workers differently).
+        Source of randomness (λ, partners, the ``prob`` coin); without one, they are drawn on the batch's
+        device. Used as a ``collate_fn`` in DataLoader worker processes, each worker starts from a copy of
+        this generator's state and would draw the same stream: re-seed it per worker (``worker_init_fn``) or
+        leave it None (torch seeds workers differently).
+    validate : bool
+        Check label values on every call (see :func:`mix`); ``False`` avoids the host synchronisation this
+        costs per batch on a GPU. With a generator on the batch's device (or none), a GPU batch is then mixed
+        without any synchronisation.
     """
 
     def __init__(self, alpha: float = 1.0, *, num_classes: int, label_smoothing: float = 0.0, prob: float = 1.0,
-                 mode: str = "batch", k: int = 2, generator: torch.Generator | None = None):
+                 mode: str = "batch", k: int = 2, generator: torch.Generator | None = None, validate: bool = True):
         super().__init__()
         self.alpha = check_alpha(alpha)
         self.num_classes = check_num_classes(num_classes)
@@ -501,6 +526,7 @@ class Mixup(nn.Module):
         if self.k > 2 and (self.mode != "batch" or self.prob != 1.0):
             raise ValueError(f"k = {self.k} (more than two samples) supports only mode='batch' and prob=1")
         self.generator = generator
+        self.validate = _check_flag("validate", validate)
 
     def extra_repr(self) -> str:
         return (f"alpha={self.alpha}, num_classes={self.num_classes}, label_smoothing={self.label_smoothing}, "
@@ -509,15 +535,15 @@ class Mixup(nn.Module):
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if self.k > 2:
             out = mix_k(x, y, num_classes=self.num_classes, k=self.k, alpha=self.alpha,
-                        label_smoothing=self.label_smoothing, generator=self.generator)
+                        label_smoothing=self.label_smoothing, generator=self.generator, validate=self.validate)
             return out.inputs, out.targets
         batch = _check_x(x)
         n = batch if self.mode == "elem" else 1
-        lam = sample_lambda(self.alpha, (n,), self.generator)
+        lam = sample_lambda(self.alpha, (n,), self.generator, device=None if self.generator is not None else x.device)
         if self.prob < 1.0:
             coin = torch.rand((n,), dtype=torch.float64, generator=self.generator, device=lam.device)
             lam = torch.where(coin < self.prob, lam, torch.ones_like(lam))
         lam = lam if self.mode == "elem" else lam[0]
         out = mix(x, y, num_classes=self.num_classes, lam=lam.to(x.device),
-                  label_smoothing=self.label_smoothing, generator=self.generator)
+                  label_smoothing=self.label_smoothing, generator=self.generator, validate=self.validate)
         return out.inputs, out.targets

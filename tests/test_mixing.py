@@ -318,3 +318,22 @@ def test_bad_module_and_helpers():
         mixup_criterion(None, torch.zeros(2, 2), torch.tensor([0, 1]), torch.tensor([1, 0]), 0.5)
     with pytest.raises(TypeError, match=r"num_classes must be an integer"):
         Mixup(1.0, num_classes=2.5)
+
+
+def test_validate_false_reads_no_tensor_value_and_mixes_the_same(host_reads):
+    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 10, (16,))
+    checked = mix(x, y, num_classes=10, generator=torch.Generator().manual_seed(3), label_smoothing=0.1)
+    reads = sum(host_reads.values())
+    assert reads > 0  # validation reads the labels' range
+    host_reads.clear()
+    fast = mix(x, y, num_classes=10, generator=torch.Generator().manual_seed(3), label_smoothing=0.1, validate=False)
+    module = Mixup(1.0, num_classes=10, label_smoothing=0.1, validate=False, mode="elem", prob=0.5)
+    module(x, y)
+    Mixup(1.0, num_classes=10, k=3, validate=False)(x, y)
+    assert not host_reads, dict(host_reads)
+    assert torch.equal(fast.inputs, checked.inputs) and torch.equal(fast.targets, checked.targets)
+    # shapes and types are still checked
+    with pytest.raises(ValueError, match="must have the batch size of x"):
+        mix(x, y[:3], num_classes=10, validate=False)
+    with pytest.raises(TypeError, match="validate must be True or False"):
+        Mixup(1.0, num_classes=10, validate=1)

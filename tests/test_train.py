@@ -149,3 +149,19 @@ def test_bad_compile_mode_is_refused_by_name():
     with pytest.raises(ValueError, match=r"compile must be one of none, default, reduce-overhead, max-autotune; "
                                          r"got 'fast'"):
         TrainConfig(compile="fast")
+
+
+@pytest.mark.parametrize("extra", [
+    dict(method="erm"), dict(method="mixup", mix_prob=0.5), dict(method="mixup_ls", label_smoothing=0.1),
+    dict(method="mix_inputs_ls", label_smoothing=0.1), dict(method="manifold", mix_layer=2),
+    dict(method="gaussian_noise"), dict(method="mixup", pairing="knn", knn_k=5),
+    dict(method="mixup", same_class=True), dict(method="mixup", label_noise=0.5),
+], ids=lambda d: "-".join(f"{k}={v}" for k, v in d.items()))
+def test_training_steps_read_no_tensor_value_on_the_host(host_reads, extra, tmp_path):
+    # 10 steps per epoch, 3 epochs: a read made every step would be counted 30 times at its call site;
+    # the once-per-epoch reads (metrics, evaluation) are counted at most a few times per epoch
+    cfg = TrainConfig(**TINY | dict(batch_size=10, epochs=3, data_dir=None) | extra)
+    fit(cfg, quiet=True)
+    per_step = {site: n for site, n in host_reads.items() if n >= 30}
+    assert not per_step, per_step
+    assert not [site for site in host_reads if site[2] in ("_loss", "__call__", "mix_inputs", "mix_with")]
