@@ -25,7 +25,7 @@ set -u
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 MIXUP_REPRO_DATA="${MIXUP_REPRO_DATA:-$PWD/.data}"
 OUT="${OUT:-/tmp/out}"; mkdir -p "$OUT"
-BUDGET_S="${BUDGET_S:-540}"; WORKERS="${WORKERS:-4}"
+BUDGET_S="${BUDGET_S:-540}"; WORKERS="${WORKERS:-4}"; PY="${PYTHON:-python3}"  # the device image has python3 only
 LOGS=results/tmp/session; mkdir -p "$LOGS"
 T0=$(date +%s)
 left() { echo $(( BUDGET_S - ($(date +%s) - T0) )); }
@@ -50,7 +50,7 @@ pack() {
 
 run_table() {  # run_table NAME ARGS...: rows of NAME at paper scale on Fashion-MNIST, WORKERS at once
   local name=$1; shift
-  limited 120 python -m mixup_repro table "$name" --scale paper --dataset fashion-mnist --out results/paper \
+  limited 120 "$PY" -m mixup_repro table "$name" --scale paper --dataset fashion-mnist --out results/paper \
     --workers "$WORKERS" --quiet "$@" 2>&1 | tail -n 30 | tee -a "$LOGS/$name.log"
 }
 
@@ -59,25 +59,25 @@ for stage in "$@"; do
   case "$stage" in
     env)
       nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv
-      python -c "import torch, torchvision, sys; print(sys.version.split()[0], 'torch', torch.__version__, \
+      "$PY" -c "import torch, torchvision, sys; print(sys.version.split()[0], 'torch', torch.__version__, \
 'cuda', torch.version.cuda, 'torchvision', torchvision.__version__, torch.cuda.get_device_name(0))"
       ls -l "$MIXUP_REPRO_DATA/fashion-mnist" ;;
     sync)
       mkdir -p benchmarks/results/sync
-      limited 60 python benchmarks/sync_check.py \
+      limited 60 "$PY" benchmarks/sync_check.py \
         --out "benchmarks/results/sync/sync_check_$(date -u +%Y%m%dT%H%M%S).json" 2>&1 | tee "$LOGS/sync.log" ;;
     speed)
-      limited 240 python benchmarks/speed.py --dataset random-cifar --epochs 5 --reference-epochs 3 \
+      limited 240 "$PY" benchmarks/speed.py --dataset random-cifar --epochs 5 --reference-epochs 3 \
         --label "issue 7" --variants bf16 fp32 bf16-default bf16-reduce-overhead --profile 2>&1 \
         | tee "$LOGS/speed.log" ;;
     speed-fm)
-      limited 150 python benchmarks/speed.py --dataset fashion-mnist --epochs 5 --reference-epochs 3 \
+      limited 150 "$PY" benchmarks/speed.py --dataset fashion-mnist --epochs 5 --reference-epochs 3 \
         --label "issue 7" --variants bf16 bf16-reduce-overhead 2>&1 | tee "$LOGS/speed-fm.log" ;;
     precision)
       t=$(( $(left) - 30 ))
       if [ "$t" -lt 120 ]; then say "skipped precision: only $t s left"; continue; fi
       for p in bf16 fp32; do for s in 0 1 2; do
-        timeout -s TERM -k 20 "$t" python -m mixup_repro train --dataset fashion-mnist --method mixup \
+        timeout -s TERM -k 20 "$t" "$PY" -m mixup_repro train --dataset fashion-mnist --method mixup \
           --epochs 30 --precision $p --seed $s --out results/precision --quiet > "$LOGS/precision_${p}_$s.log" 2>&1 &
       done; done
       wait; tail -n 1 "$LOGS"/precision_*.log ;;

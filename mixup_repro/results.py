@@ -192,18 +192,26 @@ def versions() -> dict:
     return v
 
 
+COMMIT_ENV = "MIXUP_REPRO_GIT_COMMIT"
+"""Set to the source's commit where the code runs from a copy without ``.git`` (e.g. a rented GPU machine)."""
+
+
 def git_commit(cwd=None) -> str | None:
-    """The commit of the source tree (``+dirty`` when it has uncommitted changes), or None outside git."""
+    """The commit of the source tree (``+dirty`` when it has uncommitted changes), or None outside git.
+
+    Outside a git checkout, ``$MIXUP_REPRO_GIT_COMMIT`` is used when set (marked ``+copy``).
+    """
     cwd = cwd or Path(__file__).resolve().parent
+    env = os.environ.get(COMMIT_ENV, "").strip()
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
         if sha.returncode != 0:
-            return None
+            return f"{env}+copy" if env else None
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
                                capture_output=True, text=True, timeout=10)
         return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
-        return None
+        return f"{env}+copy" if env else None
 
 
 def device_name(device) -> str:

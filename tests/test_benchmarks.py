@@ -68,3 +68,19 @@ def test_precision_summary_compares_bf16_with_fp32_runs(tmp_path):
     text = precision_summary(tmp_path)
     assert text.startswith("bf16 against fp32 accuracy (two-moons, mixup, 2 epochs")
     assert "bf16" in text and "(n=2) vs fp32" in text and "**" in text
+
+
+def test_commit_of_a_copy_without_git_comes_from_the_environment(tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    shutil.copytree(ROOT / "mixup_repro", tmp_path / "mixup_repro")  # a copy outside any git checkout
+    code = "from mixup_repro.results import git_commit; print(git_commit())"
+    env = {k: v for k, v in os.environ.items() if k != "MIXUP_REPRO_GIT_COMMIT"}
+    env.update(PYTHONPATH=str(tmp_path), GIT_CEILING_DIRECTORIES=str(tmp_path.parent))
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "None", out.stderr
+    env["MIXUP_REPRO_GIT_COMMIT"] = "0123abc"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == "0123abc+copy", out.stderr
