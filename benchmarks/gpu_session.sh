@@ -9,7 +9,7 @@
 #   sync       benchmarks/sync_check.py: host syncs per epoch of every mixing method (none per step)
 #   speed      benchmarks/speed.py on CIFAR-shaped random data (50,000 x 3 x 32 x 32): reference loop vs ours in
 #              bf16, fp32, bf16 + torch.compile, bf16 + CUDA graphs (reduce-overhead), and a profile
-#   speed-fm   the same on real Fashion-MNIST (reference, bf16, bf16 + CUDA graphs)
+#   speed-fm   the same on real Fashion-MNIST (reference, bf16, bf16 + CUDA graphs), and 2 and 4 runs at once
 #   precision  Fashion-MNIST mixup, 30 epochs, bf16 and fp32, seeds 0-2, six runs at once -> results/precision
 #   headline   issue 8 step 1: erm, mixup, label smoothing, mixup + LS; PreAct ResNet-18; seeds 0-2 -> results/paper
 #   ablation   issue 8 step 2: the ablation rows at weight decay 1e-4 and 5e-4, seed 0
@@ -19,7 +19,8 @@
 # left; SIGTERM makes every unfinished training run write a checkpoint, and calling the stage again (while the
 # machine is still warm) resumes it. After every stage the new results files and the logs are packed into
 # $OUT/session.tgz (relative paths: unpack it in the repository root), so a call cut short still brings back
-# what finished. WORKERS: training runs at once on the GPU (default 4).
+# what finished. WORKERS: training runs at once on the GPU (default 4); COMPILE: the torch.compile mode of the
+# table stages (default none; reduce-overhead if speed-fm shows it faster).
 # Data: Fashion-MNIST's four .gz files in .data/fashion-mnist/ (carry .data); see benchmarks/README.md.
 set -u
 cd "$(dirname "$0")/.."
@@ -51,7 +52,7 @@ pack() {
 run_table() {  # run_table NAME ARGS...: rows of NAME at paper scale on Fashion-MNIST, WORKERS at once
   local name=$1; shift
   limited 120 "$PY" -m mixup_repro table "$name" --scale paper --dataset fashion-mnist --out results/paper \
-    --workers "$WORKERS" --quiet "$@" 2>&1 | tail -n 30 | tee -a "$LOGS/$name.log"
+    --workers "$WORKERS" --compile "${COMPILE:-none}" --quiet "$@" 2>&1 | tail -n 30 | tee -a "$LOGS/$name.log"
 }
 
 for stage in "$@"; do
@@ -71,8 +72,8 @@ for stage in "$@"; do
         --label "issue 7" --variants bf16 fp32 bf16-default bf16-reduce-overhead --profile 2>&1 \
         | tee "$LOGS/speed.log" ;;
     speed-fm)
-      limited 150 "$PY" benchmarks/speed.py --dataset fashion-mnist --epochs 5 --reference-epochs 3 \
-        --label "issue 7" --variants bf16 bf16-reduce-overhead 2>&1 | tee "$LOGS/speed-fm.log" ;;
+      limited 240 "$PY" benchmarks/speed.py --dataset fashion-mnist --epochs 5 --reference-epochs 3 \
+        --label "issue 7" --variants bf16 bf16-reduce-overhead --concurrency 2 4 2>&1 | tee "$LOGS/speed-fm.log" ;;
     precision)
       t=$(( $(left) - 30 ))
       if [ "$t" -lt 120 ]; then say "skipped precision: only $t s left"; continue; fi

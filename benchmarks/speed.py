@@ -106,6 +106,42 @@ def time_ours(args, variant, ds, device, flops) -> dict:
             "final_test_error": res.summary["final_error"]}
 
 
+def time_concurrent(args, k: int, variant, device) -> dict:
+    """``k`` training runs at once, as separate processes on the same device (what ``table --workers k`` does).
+
+    Each is ``python -m mixup_repro train`` with seed 0..k-1 and ``--epochs`` epochs; per run, the median
+    seconds per epoch over epochs 2..N (the runs overlap for all but their start and end); the aggregate
+    throughput is ``k`` times the images per second of the median run.
+    """
+    import json
+    import subprocess
+    import tempfile
+
+    from mixup_repro.experiments import train_command
+
+    precision, mode = variant
+    env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 1) // k)), PYTHONPATH=str(ROOT))
+    with tempfile.TemporaryDirectory() as tmp:
+        cmds = [train_command(TrainConfig(dataset=args.dataset, model=args.model, width=args.width, method="mixup",
+                                          batch_size=args.batch_size, epochs=args.epochs, subset=args.subset,
+                                          test_subset=args.test_subset, precision=precision, compile=mode,
+                                          device=str(device), checkpoint_every=0, seed=i), tmp,
+                              python=sys.executable) for i in range(k)]
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                 for c in cmds]
+        errs = [p.communicate()[1] for p in procs]
+        wall = time.perf_counter() - t0
+        if any(p.returncode for p in procs):
+            raise RuntimeError("a concurrent run failed: " + next(e for p, e in zip(procs, errs) if p.returncode)[-500:])
+        recs = [json.loads(f.read_text()) for f in Path(tmp).glob("*.json")]
+    each = sorted(r["timing"]["median_epoch_s"] for r in recs)
+    n = recs[0]["summary"]["num_train"]
+    med = statistics.median(each)
+    return {"runs": k, "variant": f"{precision}" + ("" if mode == "none" else f"-{mode}"), "s_per_epoch_each": each,
+            "median_s_per_epoch": med, "aggregate_images_per_s": k * n / med, "wall_s": round(wall, 2)}
+
+
 def profile_ours(args, variant, device, steps: int = 60) -> dict:
     """Profile ``steps`` training steps of one variant with :mod:`torch.profiler`: where the time goes.
 
@@ -171,6 +207,8 @@ def main(argv=None) -> int:
     p.add_argument("--num-workers", type=int, default=8, help="DataLoader workers of the reference (official: 8)")
     p.add_argument("--variants", type=parse_variant, nargs="+", default=[("bf16", "none"), ("fp32", "none")])
     p.add_argument("--no-reference", action="store_true", help="time our variants only")
+    p.add_argument("--concurrency", type=int, nargs="*", default=[], metavar="K",
+                   help="also time K runs at once as separate processes (table --workers K), for each K given")
     p.add_argument("--profile", action="store_true",
                    help="also profile 55 training steps of the fastest variant (where the time goes)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
@@ -206,6 +244,14 @@ def main(argv=None) -> int:
         print(f"ours {variants[-1]['name']}: {variants[-1]['s_per_epoch']:.3f} s/epoch "
               f"(epochs {variants[-1]['epoch_s']})", flush=True)
     best = min(variants, key=lambda v: v["s_per_epoch"])
+    concurrent = []
+    for k in args.concurrency:
+        if k < 1:
+            p.error("--concurrency values must be >= 1")
+        concurrent.append(time_concurrent(args, k, (best["precision"], best["compile"]), device))
+        c = concurrent[-1]
+        print(f"{k} runs at once ({c['variant']}): {c['median_s_per_epoch']:.3f} s/epoch each, "
+              f"{c['aggregate_images_per_s']:,.0f} images/s together", flush=True)
     prof = None
     if args.profile:
         with warnings.catch_warnings():
@@ -221,7 +267,7 @@ def main(argv=None) -> int:
         "reference_s_per_epoch": ref["s_per_epoch"] if ref else None,
         "ours_s_per_epoch": best["s_per_epoch"], "ours_best_variant": best["name"],
         "speedup": ref["s_per_epoch"] / best["s_per_epoch"] if ref else None,
-        "reference": ref or {}, "variants": variants, "profile": prof,
+        "reference": ref or {}, "variants": variants, "concurrent": concurrent, "profile": prof,
         "settings": {"width": args.width, "epochs": args.epochs, "reference_epochs": args.reference_epochs,
                      "subset": args.subset, "test_subset": args.test_subset, "method": "mixup", "alpha": 1.0,
                      "optimizer": "sgd lr 0.1 momentum 0.9 wd 1e-4", "statistic": "median s/epoch over epochs 2..N",

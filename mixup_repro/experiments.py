@@ -48,10 +48,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._checks import check_choice
 from .checkpoint import StopSignal
 from .data import IMAGE_DATASETS
 from .results import ResultsError, atomic_write_bytes, read_result
-from .train import TrainConfig, result_path, run_id
+from .train import COMPILE_MODES, TrainConfig, result_path, run_id
 
 __all__ = [
     "FGSM_EPS", "SCALES", "SCALE_NOTES", "TIME_MODEL", "PAPER_SOURCES", "PaperNumber", "Row", "Table", "TABLES",
@@ -950,10 +951,12 @@ def _check_run_args(specs, scale, seeds, workers) -> None:
         _plan(n, scale, ds, seeds, r)
 
 
-def _run_specs(specs, scale, *, out, seeds, workers, quiet) -> dict:
+def _run_specs(specs, scale, *, out, seeds, workers, quiet, compile: str = "none") -> dict:
     cfgs = []
     for n, ds, r in specs:
         cfgs += [c for _, c in table_configs(n, scale, ds, seeds, r)]
+    if compile != "none":  # how the runs execute, not what they compute: run ids are unchanged
+        cfgs = [dataclasses.replace(c, compile=compile) for c in cfgs]
     failures = _run_configs(cfgs, out, workers=workers, quiet=quiet)
     summaries = {}
     for n, ds, r in specs:
@@ -981,7 +984,7 @@ def _check_workers(workers) -> int:
 
 
 def run_table(name: str, scale: str, *, out, dataset: str | None = None, seeds: Sequence[int] | None = None,
-              rows: Sequence[str] | None = None, workers: int = 1, quiet: bool = False):
+              rows: Sequence[str] | None = None, workers: int = 1, quiet: bool = False, compile: str = "none"):
     """Compute the missing runs of a table into ``out``, then write and return its summary.
 
     Runs whose results file exists are skipped, so a sweep stopped at any moment finishes, when started
@@ -990,22 +993,24 @@ def run_table(name: str, scale: str, *, out, dataset: str | None = None, seeds: 
     ``OMP_NUM_THREADS = MKL_NUM_THREADS = max(1, cores // workers)`` and, with several GPUs visible,
     ``CUDA_VISIBLE_DEVICES`` = its slot mod the number of GPUs (one GPU: they share it). SIGTERM / SIGINT
     is forwarded (as SIGTERM) to the running runs, which checkpoint; then :class:`SweepInterrupted` is
-    raised. Failed runs raise :class:`SweepFailed` after the summary is written.
+    raised. Failed runs raise :class:`SweepFailed` after the summary is written. ``compile`` is passed to
+    every run (:attr:`TrainConfig.compile <mixup_repro.train.TrainConfig>`; run ids do not depend on it).
 
     Returns the summary DataFrame (see :func:`summarize`), also written to ``<out>/tables/<name>.csv``
     and ``.md``.
     """
     return run_tables([name], scale, out=out, dataset=dataset, seeds=seeds, rows=rows, workers=workers,
-                      quiet=quiet)[name]
+                      quiet=quiet, compile=compile)[name]
 
 
 def run_tables(names: Sequence[str], scale: str, *, out, dataset=None, seeds=None, rows=None, workers: int = 1,
-               quiet: bool = False) -> dict:
+               quiet: bool = False, compile: str = "none") -> dict:
     """:func:`run_table` for several tables at once (their distinct runs go into one pool); name -> summary."""
     specs = _specs(names, dataset, rows)
     seeds = _check_seeds(seeds)
     _check_run_args(specs, scale, seeds, workers)
-    return _run_specs(specs, scale, out=out, seeds=seeds, workers=workers, quiet=quiet)
+    check_choice("compile", compile, COMPILE_MODES)
+    return _run_specs(specs, scale, out=out, seeds=seeds, workers=workers, quiet=quiet, compile=compile)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -1300,7 +1305,8 @@ def _cmd_table(args) -> int:
         return 0
     failed = None
     try:
-        summaries = _run_specs(specs, args.scale, out=out, seeds=seeds, workers=args.workers, quiet=args.quiet)
+        summaries = _run_specs(specs, args.scale, out=out, seeds=seeds, workers=args.workers, quiet=args.quiet,
+                               compile=args.compile)
     except SweepFailed as e:
         failed, summaries = e, e.summaries
     except SweepInterrupted as e:
@@ -1356,6 +1362,8 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
                         "like 'iris')")
     p.add_argument("--workers", type=int, default=1, help="runs at once (subprocesses when > 1, each with cores // N threads); default: 1")
     p.add_argument("--out", default=None, help="results folder (default results/<scale>)")
+    p.add_argument("--compile", choices=COMPILE_MODES, default="none",
+                   help="torch.compile every run with this mode (reduce-overhead = CUDA graphs; run ids unchanged)")
     p.add_argument("--dry-run", action="store_true", help="list the rows and runs (done / missing) with a time "
                                                           "estimate; compute nothing")
     p.add_argument("--print-commands", action="store_true",

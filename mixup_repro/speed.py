@@ -175,6 +175,16 @@ def speed_summary(folder="benchmarks/results", precision_dir=None, *, table: boo
         lines.append("Targets (" + "; ".join(TARGETS) + "): **not measured yet** — no full-size GPU record is "
                      "committed. The records below are small runs that keep the benchmark working; their ratios say "
                      "nothing about a GPU.")
+    for r in recs:
+        conc = r.get("concurrent") or []
+        if conc:
+            one = next((c for c in conc if c["runs"] == 1), None)
+            parts = [f"{c['runs']} at once: {c['median_s_per_epoch']:.3g} s per epoch each, "
+                     f"{c['aggregate_images_per_s']:,.0f} images/s together"
+                     + (f" ({c['aggregate_images_per_s'] / one['aggregate_images_per_s']:.2f}× one run)" if one else "")
+                     for c in conc]
+            lines.append(f"Several runs on one device ({r['device']}, {r['dataset']}, {conc[0]['variant']}, "
+                         f"`{Path(r['file']).name}`): " + "; ".join(parts) + ".")
     if precision_dir is not None:
         lines.append(precision_summary(precision_dir))
     if table:

@@ -18,7 +18,7 @@ from mixup_repro.speed import read_speed_results, speed_summary, speed_table, tr
 
 def test_benchmark_times_reference_and_ours_and_writes_a_record(tmp_path, capsys):
     assert speed.main(["--device", "cpu", "--width", "4", "--subset", "10", "--test-subset", "5", "--epochs", "2",
-                       "--reference-epochs", "2", "--num-workers", "2", "--variants", "fp32",
+                       "--reference-epochs", "2", "--num-workers", "2", "--variants", "fp32", "--concurrency", "2",
                        "--out", str(tmp_path)]) == 0
     (path,) = tmp_path.glob("*.json")
     rec = json.loads(path.read_text())
@@ -33,6 +33,10 @@ def test_benchmark_times_reference_and_ours_and_writes_a_record(tmp_path, capsys
     assert ours["tflops"] == pytest.approx(rec["train_flops_per_image"] * 100 / ours["s_per_epoch"] / 1e12)
     assert rec["git_commit"] and rec["versions"]["torch"]
     assert read_speed_results(tmp_path)[0]["speedup"] == rec["speedup"]
+    (two,) = rec["concurrent"]  # two training processes at once (table --workers 2)
+    assert two["runs"] == 2 and len(two["s_per_epoch_each"]) == 2
+    assert two["aggregate_images_per_s"] == pytest.approx(2 * 100 / two["median_s_per_epoch"])
+    assert "2 at once:" in speed_summary(tmp_path)
     assert "ours: fp32" in capsys.readouterr().out
 
 

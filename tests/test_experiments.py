@@ -291,3 +291,17 @@ def test_bad_arguments_one_line_exit_2_nothing_written(tmp_path, capsys, argv, n
     assert len(lines) == 1 and needle in lines[0], err
     assert "Traceback" not in err and stdout == ""
     assert not out.exists()
+
+
+def test_compile_mode_reaches_every_run_without_changing_its_id(tmp_path):
+    import dataclasses
+
+    from mixup_repro.experiments import run_table, table_configs, train_command
+
+    _, cfg = table_configs("headline", "paper", "fashion-mnist", [0])[0]
+    fast = dataclasses.replace(cfg, compile="reduce-overhead")
+    assert run_id(fast) == run_id(cfg)
+    cmd = train_command(fast, tmp_path)
+    assert cmd[cmd.index("--compile") + 1] == "reduce-overhead" and "--compile" not in train_command(cfg, tmp_path)
+    with pytest.raises(ValueError, match="compile must be one of none, default, reduce-overhead, max-autotune"):
+        run_table("headline", "smoke", out=tmp_path, compile="fast")
