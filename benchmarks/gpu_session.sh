@@ -22,12 +22,24 @@
 # what finished. WORKERS: training runs at once on the GPU (default 4); COMPILE: the torch.compile mode of the
 # table stages (default none; reduce-overhead if speed-fm shows it faster).
 # Data: Fashion-MNIST's four .gz files in .data/fashion-mnist/ (carry .data); see benchmarks/README.md.
+# SMOKE=1: the same stages at toy size on the CPU, writing under $OUT/smoke only (make test runs it, so that the
+# script itself is known to work before a GPU session is spent on it).
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 MIXUP_REPRO_DATA="${MIXUP_REPRO_DATA:-$PWD/.data}"
 OUT="${OUT:-/tmp/out}"; mkdir -p "$OUT"
 BUDGET_S="${BUDGET_S:-540}"; WORKERS="${WORKERS:-4}"; PY="${PYTHON:-python3}"  # the device image has python3 only
-LOGS=results/tmp/session; mkdir -p "$LOGS"
+if [ "${SMOKE:-0}" = 1 ]; then  # toy sizes on the CPU; nothing written outside $OUT
+  W="$OUT/smoke"; BENCH_OUT="$W/benchmarks"; PAPER_OUT="$W/paper"; PREC_OUT="$W/precision"; LOGS="$W/logs"
+  SCALE=smoke; TINY=(--device cpu --width 4 --subset 10 --test-subset 5)
+  SPEED=("${TINY[@]}" --epochs 2 --reference-epochs 2 --num-workers 2 --profile-steps 8)
+  VARIANTS=(fp32); VARIANTS_FM=(fp32); PREC=(--epochs 2 "${TINY[@]}" --precision-list fp32)
+else
+  BENCH_OUT=benchmarks/results; PAPER_OUT=results/paper; PREC_OUT=results/precision; LOGS=results/tmp/session
+  SCALE=paper; SPEED=(--epochs 5 --reference-epochs 3)
+  VARIANTS=(bf16 fp32 bf16-default bf16-reduce-overhead); VARIANTS_FM=(bf16 bf16-reduce-overhead); PREC=(--epochs 30)
+fi
+mkdir -p "$LOGS"
 T0=$(date +%s)
 left() { echo $(( BUDGET_S - ($(date +%s) - T0) )); }
 say() { echo "== $(date -u +%H:%M:%S) [$(( $(date +%s) - T0 )) s] $*" | tee -a "$LOGS/session.log"; }
@@ -44,14 +56,14 @@ limited() {
 }
 
 pack() {
-  find benchmarks/results results/paper results/precision -maxdepth 2 -name '*.json' -newermt "@$T0" \
+  find "$BENCH_OUT" "$PAPER_OUT" "$PREC_OUT" -maxdepth 2 -name '*.json' -newermt "@$T0" \
     2>/dev/null > "$LOGS/new_files.txt"
   tar czf "$OUT/session.tgz" -T "$LOGS/new_files.txt" "$LOGS" 2>/dev/null
 }
 
 run_table() {  # run_table NAME ARGS...: rows of NAME at paper scale on Fashion-MNIST, WORKERS at once
   local name=$1; shift
-  limited 120 "$PY" -m mixup_repro table "$name" --scale paper --dataset fashion-mnist --out results/paper \
+  limited 120 "$PY" -m mixup_repro table "$name" --scale "$SCALE" --dataset fashion-mnist --out "$PAPER_OUT" \
     --workers "$WORKERS" --compile "${COMPILE:-none}" --quiet "$@" 2>&1 | tail -n 30 | tee -a "$LOGS/$name.log"
 }
 
@@ -59,27 +71,32 @@ for stage in "$@"; do
   say "stage $stage"
   case "$stage" in
     env)
-      nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv
+      if command -v nvidia-smi > /dev/null; then
+        nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv
+      fi
       "$PY" -c "import torch, torchvision, sys; print(sys.version.split()[0], 'torch', torch.__version__, \
-'cuda', torch.version.cuda, 'torchvision', torchvision.__version__, torch.cuda.get_device_name(0))"
-      ls -l "$MIXUP_REPRO_DATA/fashion-mnist" ;;
+'cuda', torch.version.cuda, 'torchvision', torchvision.__version__, torch.cuda.is_available() and \
+torch.cuda.get_device_name(0))" 2>&1 | tee "$LOGS/env.log"
+      ls -l "$MIXUP_REPRO_DATA/fashion-mnist" 2>&1 | tee -a "$LOGS/env.log" ;;
     sync)
-      mkdir -p benchmarks/results/sync
+      if [ "$SCALE" = smoke ]; then say "skipped sync: it needs a GPU"; continue; fi
+      mkdir -p "$BENCH_OUT/sync"
       limited 60 "$PY" benchmarks/sync_check.py \
-        --out "benchmarks/results/sync/sync_check_$(date -u +%Y%m%dT%H%M%S).json" 2>&1 | tee "$LOGS/sync.log" ;;
+        --out "$BENCH_OUT/sync/sync_check_$(date -u +%Y%m%dT%H%M%S).json" 2>&1 | tee "$LOGS/sync.log" ;;
     speed)
-      limited 240 "$PY" benchmarks/speed.py --dataset random-cifar --epochs 5 --reference-epochs 3 \
-        --label "issue 7" --variants bf16 fp32 bf16-default bf16-reduce-overhead --profile 2>&1 \
-        | tee "$LOGS/speed.log" ;;
+      limited 240 "$PY" benchmarks/speed.py --dataset random-cifar "${SPEED[@]}" --out "$BENCH_OUT" \
+        --label "issue 7" --variants "${VARIANTS[@]}" --profile 2>&1 | tee "$LOGS/speed.log" ;;
     speed-fm)
-      limited 240 "$PY" benchmarks/speed.py --dataset fashion-mnist --epochs 5 --reference-epochs 3 \
-        --label "issue 7" --variants bf16 bf16-reduce-overhead --concurrency 2 4 2>&1 | tee "$LOGS/speed-fm.log" ;;
+      limited 240 "$PY" benchmarks/speed.py --dataset fashion-mnist "${SPEED[@]}" --out "$BENCH_OUT" \
+        --label "issue 7" --variants "${VARIANTS_FM[@]}" --concurrency 2 4 2>&1 | tee "$LOGS/speed-fm.log" ;;
     precision)
       t=$(( $(left) - 30 ))
       if [ "$t" -lt 120 ]; then say "skipped precision: only $t s left"; continue; fi
-      for p in bf16 fp32; do for s in 0 1 2; do
+      precs=(bf16 fp32); args=("${PREC[@]}")
+      if [ "${args[-2]:-}" = --precision-list ]; then precs=("${args[-1]}"); unset 'args[-1]' 'args[-1]'; fi
+      for p in "${precs[@]}"; do for s in 0 1 2; do
         timeout -s TERM -k 20 "$t" "$PY" -m mixup_repro train --dataset fashion-mnist --method mixup \
-          --epochs 30 --precision $p --seed $s --out results/precision --quiet > "$LOGS/precision_${p}_$s.log" 2>&1 &
+          "${args[@]}" --precision "$p" --seed "$s" --out "$PREC_OUT" --quiet > "$LOGS/precision_${p}_$s.log" 2>&1 &
       done; done
       wait; tail -n 1 "$LOGS"/precision_*.log ;;
     headline)

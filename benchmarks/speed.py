@@ -210,7 +210,9 @@ def main(argv=None) -> int:
     p.add_argument("--concurrency", type=int, nargs="*", default=[], metavar="K",
                    help="also time K runs at once as separate processes (table --workers K), for each K given")
     p.add_argument("--profile", action="store_true",
-                   help="also profile 55 training steps of the fastest variant (where the time goes)")
+                   help="also profile training steps of the fastest variant (where the time goes)")
+    p.add_argument("--profile-steps", type=int, default=60,
+                   help="steps per epoch of the profiled run; all but the first 5 of epoch 2 are recorded")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--label", default="", help="free text stored with the record")
     args = p.parse_args(argv)
@@ -219,6 +221,8 @@ def main(argv=None) -> int:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.num_workers < 0:
         p.error("--num-workers must be >= 0")
+    if args.profile_steps < 6:
+        p.error("--profile-steps must be >= 6 (5 warm-up steps, then at least one recorded)")
     device = torch.device(args.device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", 0)
@@ -256,7 +260,7 @@ def main(argv=None) -> int:
     if args.profile:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            prof = profile_ours(args, (best["precision"], best["compile"]), device)
+            prof = profile_ours(args, (best["precision"], best["compile"]), device, steps=args.profile_steps)
         busy = prof["busy_fraction"]
         print(f"profile of {prof['variant']}: " + (f"device busy {100 * busy:.0f} % of the training time; "
               if busy is not None else "") + "top: " + ", ".join(f"{t['op']} {t['s']:.3f} s" for t in prof["top"][:5]))

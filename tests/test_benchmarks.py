@@ -88,3 +88,31 @@ def test_commit_of_a_copy_without_git_comes_from_the_environment(tmp_path):
     env["MIXUP_REPRO_GIT_COMMIT"] = "0123abc"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "0123abc+copy", out.stderr
+
+
+def test_gpu_session_script_runs_its_stages_at_toy_size(tmp_path):
+    """benchmarks/gpu_session.sh in SMOKE mode (CPU, toy sizes): the stages, time limits and packing work,
+    so a rare GPU session is not lost to a broken flag; nothing is written outside $OUT."""
+    import os
+    import subprocess
+    import tarfile
+
+    def tree():
+        return sorted(p for d in ("benchmarks/results", "results/paper", "results/precision") if (ROOT / d).is_dir()
+                      for p in (ROOT / d).rglob("*"))
+
+    before = tree()
+    env = dict(os.environ, SMOKE="1", BUDGET_S="400", OUT=str(tmp_path), PYTHON=sys.executable, OMP_NUM_THREADS="1")
+    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_session.sh"), "env", "sync", "speed-fm", "precision",
+                           "noise"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "skipped sync: it needs a GPU" in proc.stdout and "new results files: 7" in proc.stdout
+    with tarfile.open(tmp_path / "session.tgz") as tar:
+        names = tar.getnames()
+    assert sum("/benchmarks/" in n and n.endswith(".json") for n in names) == 1
+    assert sum("/precision/" in n and n.endswith(".json") for n in names) == 3
+    assert sum("/paper/" in n and n.endswith(".json") for n in names) == 3
+    assert any(n.endswith("logs/session.log") for n in names)
+    (record,) = read_speed_results(tmp_path / "smoke" / "benchmarks")
+    assert record["dataset"] == "fashion-mnist" and [c["runs"] for c in record["concurrent"]] == [2, 4]
+    assert tree() == before
