@@ -23,8 +23,10 @@
 # table stages (default none; reduce-overhead if speed-fm shows it faster).
 # Data: Fashion-MNIST's four .gz files in .data/fashion-mnist/ (carry .data); see benchmarks/README.md.
 # SMOKE=1: the same stages at toy size on the CPU, writing under $OUT/smoke only (make test runs it, so that the
-# script itself is known to work before a GPU session is spent on it).
-set -u
+# script itself is known to work before a GPU session is spent on it). DRY_RUN=1: the table stages only list
+# their runs. Exit status: 2 for an unknown stage (nothing runs), 1 if a stage failed (the others still ran and
+# everything finished is packed), 0 otherwise; a stage stopped at the time limit is not a failure.
+set -u -o pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 MIXUP_REPRO_DATA="${MIXUP_REPRO_DATA:-$PWD/.data}"
 OUT="${OUT:-/tmp/out}"; mkdir -p "$OUT"
@@ -32,14 +34,20 @@ BUDGET_S="${BUDGET_S:-540}"; WORKERS="${WORKERS:-4}"; PY="${PYTHON:-python3}"  #
 if [ "${SMOKE:-0}" = 1 ]; then  # toy sizes on the CPU; nothing written outside $OUT
   W="$OUT/smoke"; BENCH_OUT="$W/benchmarks"; PAPER_OUT="$W/paper"; PREC_OUT="$W/precision"; LOGS="$W/logs"
   SCALE=smoke; TINY=(--device cpu --width 4 --subset 10 --test-subset 5)
-  SPEED=("${TINY[@]}" --epochs 2 --reference-epochs 2 --num-workers 2 --profile-steps 8)
-  VARIANTS=(fp32); VARIANTS_FM=(fp32); PREC=(--epochs 2 "${TINY[@]}" --precision-list fp32)
+  SPEED=("${TINY[@]}" --epochs 2 --reference-epochs 2 --num-workers 2 --profile-steps 8 --concurrency-epochs 3)
+  VARIANTS=(fp32); VARIANTS_FM=(fp32); PREC=(--epochs 2 "${TINY[@]}"); PRECS=(fp32); CONC=(2)
 else
   BENCH_OUT=benchmarks/results; PAPER_OUT=results/paper; PREC_OUT=results/precision; LOGS=results/tmp/session
   SCALE=paper; SPEED=(--epochs 5 --reference-epochs 3)
-  VARIANTS=(bf16 fp32 bf16-default bf16-reduce-overhead); VARIANTS_FM=(bf16 bf16-reduce-overhead); PREC=(--epochs 30)
+  VARIANTS=(bf16 fp32 bf16-default bf16-reduce-overhead); VARIANTS_FM=(bf16 bf16-reduce-overhead)
+  PREC=(--epochs 30); PRECS=(bf16 fp32); CONC=(2 4)
 fi
 mkdir -p "$LOGS"
+STAGES=" env sync speed speed-fm precision headline ablation noise "
+for stage in "$@"; do
+  case "$STAGES" in *" $stage "*) ;; *) echo "unknown stage '$stage'; stages:$STAGES" >&2; exit 2 ;; esac
+done
+FAILED=()
 T0=$(date +%s)
 left() { echo $(( BUDGET_S - ($(date +%s) - T0) )); }
 say() { echo "== $(date -u +%H:%M:%S) [$(( $(date +%s) - T0 )) s] $*" | tee -a "$LOGS/session.log"; }
@@ -51,7 +59,7 @@ limited() {
   if [ "$t" -lt "$min" ]; then say "skipped (only $t s left, needs $min): $*"; return 0; fi
   timeout -s TERM -k 20 "$t" "$@"
   local rc=$?
-  [ $rc -eq 124 ] && say "stopped at the time limit ($t s): $1 $2"
+  if [ $rc -eq 124 ]; then say "stopped at the time limit ($t s): $1 $2"; return 0; fi
   return $rc
 }
 
@@ -64,11 +72,13 @@ pack() {
 run_table() {  # run_table NAME ARGS...: rows of NAME at paper scale on Fashion-MNIST, WORKERS at once
   local name=$1; shift
   limited 120 "$PY" -m mixup_repro table "$name" --scale "$SCALE" --dataset fashion-mnist --out "$PAPER_OUT" \
-    --workers "$WORKERS" --compile "${COMPILE:-none}" --quiet "$@" 2>&1 | tail -n 30 | tee -a "$LOGS/$name.log"
+    --workers "$WORKERS" --compile "${COMPILE:-none}" --quiet ${DRY_RUN:+--dry-run} "$@" 2>&1 \
+    | tail -n 30 | tee -a "$LOGS/$name.log"
 }
 
 for stage in "$@"; do
   say "stage $stage"
+  ok=0
   case "$stage" in
     env)
       if command -v nvidia-smi > /dev/null; then
@@ -77,31 +87,33 @@ for stage in "$@"; do
       "$PY" -c "import torch, torchvision, sys; print(sys.version.split()[0], 'torch', torch.__version__, \
 'cuda', torch.version.cuda, 'torchvision', torchvision.__version__, torch.cuda.is_available() and \
 torch.cuda.get_device_name(0))" 2>&1 | tee "$LOGS/env.log"
-      ls -l "$MIXUP_REPRO_DATA/fashion-mnist" 2>&1 | tee -a "$LOGS/env.log" ;;
+      ls -l "$MIXUP_REPRO_DATA/fashion-mnist" 2>&1 | tee -a "$LOGS/env.log" || true ;;
     sync)
-      if [ "$SCALE" = smoke ]; then say "skipped sync: it needs a GPU"; continue; fi
+      if [ "$SCALE" = smoke ]; then say "skipped sync: it needs a GPU"; pack; continue; fi
       mkdir -p "$BENCH_OUT/sync"
       limited 60 "$PY" benchmarks/sync_check.py \
-        --out "$BENCH_OUT/sync/sync_check_$(date -u +%Y%m%dT%H%M%S).json" 2>&1 | tee "$LOGS/sync.log" ;;
+        --out "$BENCH_OUT/sync/sync_check_$(date -u +%Y%m%dT%H%M%S).json" 2>&1 | tee "$LOGS/sync.log" || ok=$? ;;
     speed)
       limited 240 "$PY" benchmarks/speed.py --dataset random-cifar "${SPEED[@]}" --out "$BENCH_OUT" \
-        --label "issue 7" --variants "${VARIANTS[@]}" --profile 2>&1 | tee "$LOGS/speed.log" ;;
+        --label "issue 7" --variants "${VARIANTS[@]}" --profile 2>&1 | tee "$LOGS/speed.log" || ok=$? ;;
     speed-fm)
       limited 240 "$PY" benchmarks/speed.py --dataset fashion-mnist "${SPEED[@]}" --out "$BENCH_OUT" \
-        --label "issue 7" --variants "${VARIANTS_FM[@]}" --concurrency 2 4 2>&1 | tee "$LOGS/speed-fm.log" ;;
+        --label "issue 7" --variants "${VARIANTS_FM[@]}" --concurrency "${CONC[@]}" 2>&1 | tee "$LOGS/speed-fm.log" || ok=$? ;;
     precision)
       t=$(( $(left) - 30 ))
-      if [ "$t" -lt 120 ]; then say "skipped precision: only $t s left"; continue; fi
-      precs=(bf16 fp32); args=("${PREC[@]}")
-      if [ "${args[-2]:-}" = --precision-list ]; then precs=("${args[-1]}"); unset 'args[-1]' 'args[-1]'; fi
-      for p in "${precs[@]}"; do for s in 0 1 2; do
+      if [ "$t" -lt 120 ]; then say "skipped precision: only $t s left"; pack; continue; fi
+      pids=()
+      for p in "${PRECS[@]}"; do for s in 0 1 2; do
         timeout -s TERM -k 20 "$t" "$PY" -m mixup_repro train --dataset fashion-mnist --method mixup \
-          "${args[@]}" --precision "$p" --seed "$s" --out "$PREC_OUT" --quiet > "$LOGS/precision_${p}_$s.log" 2>&1 &
+          "${PREC[@]}" --precision "$p" --seed "$s" --out "$PREC_OUT" --quiet > "$LOGS/precision_${p}_$s.log" 2>&1 &
+        pids+=($!)
       done; done
-      wait; tail -n 1 "$LOGS"/precision_*.log ;;
+      for pid in "${pids[@]}"; do wait "$pid" || { rc=$?; [ $rc -eq 124 ] || ok=$rc; }; done
+      tail -n 1 "$LOGS"/precision_*.log ;;
     headline)
       run_table headline --seeds 0 1 2 --rows "ERM [model=PreAct ResNet-18]" "mixup α=1 [model=PreAct ResNet-18]" \
-        "label smoothing ε=0.1 [model=PreAct ResNet-18]" "mixup + label smoothing ε=0.1 [model=PreAct ResNet-18]" ;;
+        "label smoothing ε=0.1 [model=PreAct ResNet-18]" "mixup + label smoothing ε=0.1 [model=PreAct ResNet-18]" \
+        || ok=$? ;;
     ablation)
       rows=()
       for wd in 1e-4 5e-4; do
@@ -110,14 +122,15 @@ torch.cuda.get_device_name(0))" 2>&1 | tee "$LOGS/env.log"
           "mix inputs + label smoothing ε=0.2" "mixup + label smoothing ε=0.05" "mixup + label smoothing ε=0.1" \
           "mixup + label smoothing ε=0.2"; do rows+=("$r [weight decay=$wd]"); done
       done
-      run_table ablation --seeds 0 --rows "${rows[@]}" ;;
+      run_table ablation --seeds 0 --rows "${rows[@]}" || ok=$? ;;
     noise)
       run_table label_noise --seeds 0 --rows "ERM [label noise=50%]" "mixup α=8 [label noise=50%]" \
-        "mixup α=32 [label noise=50%]" ;;
-    *) say "unknown stage $stage" ;;
+        "mixup α=32 [label noise=50%]" || ok=$? ;;
   esac
+  if [ "$ok" -ne 0 ]; then FAILED+=("$stage"); say "stage $stage FAILED (exit $ok)"; fi
   pack
 done
 say "done"
 pack
 echo "new results files: $(wc -l < "$LOGS/new_files.txt") (in $OUT/session.tgz); time left in this call: $(left) s"
+if [ ${#FAILED[@]} -gt 0 ]; then echo "failed stages: ${FAILED[*]}"; exit 1; fi

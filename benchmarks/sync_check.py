@@ -2,7 +2,8 @@
 
     python benchmarks/sync_check.py [--out FILE.json]
 
-Runs :func:`mixup_repro.fit` for a few short Fashion-MNIST runs (one per mixing method) under
+Runs :func:`mixup_repro.fit` for a few short Fashion-MNIST runs (one per mixing method), and the public
+``mix`` / ``Mixup`` with ``validate=False`` on GPU batches (expected: no sync at all), under
 ``torch.cuda.set_sync_debug_mode("warn")``, which makes every synchronising CUDA call (``.item()``,
 ``.cpu()``, ``.tolist()``, ``nonzero``, a blocking copy) raise a warning, and counts the warnings. With S steps
 per epoch and E epochs, a loop that syncs every step shows at least S·E of them; ours should show a handful per
@@ -66,6 +67,39 @@ def count_syncs(case: str, extra: dict, epochs: int, subset: int) -> dict:
             "syncs_per_epoch": per_epoch, "per_step_free": per_epoch < steps / 4, "where": extra_lines}
 
 
+def count_mixing_syncs(calls: int = 50) -> list[dict]:
+    """Syncs of the public mixing API on GPU tensors with ``validate=False`` (expected: none per call)."""
+    from mixup_repro import Mixup, mix
+
+    x = torch.randn(128, 3, 32, 32, device="cuda")
+    y = torch.randint(0, 10, (128,), device="cuda")
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    cases = {
+        "mix(validate=False)": lambda: mix(x, y, num_classes=10, label_smoothing=0.1, generator=gen, validate=False),
+        "Mixup(validate=False)": Mixup(1.0, num_classes=10, label_smoothing=0.1, validate=False).__call__,
+        "Mixup(elem, prob=0.5, validate=False)":
+            Mixup(1.0, num_classes=10, mode="elem", prob=0.5, validate=False).__call__,
+        "mix(validate=True)": lambda: mix(x, y, num_classes=10, label_smoothing=0.1, generator=gen),
+    }
+    rows = []
+    for name, fn in cases.items():
+        call = (lambda f=fn: f(x, y)) if name.startswith("Mixup") else fn
+        call()  # warm-up
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                for _ in range(calls):
+                    call()
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
+        rows.append({"case": name, "calls": calls, "syncs": len(syncs),
+                     "per_step_free": len(syncs) == 0 or name.endswith("validate=True)"),
+                     "where": sorted({f"{Path(w.filename).name}:{w.lineno}" for w in syncs})})
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=1, help="epochs of the shorter of the two monitored runs")
@@ -78,6 +112,10 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"{r['case']:16s} {r['syncs_per_epoch']:4d} syncs per epoch of {r['steps_per_epoch']} steps "
               f"({'none per step' if r['per_step_free'] else 'PER-STEP SYNC'}) {', '.join(r['where'][:6])}")
+    mixing = count_mixing_syncs()
+    for r in mixing:
+        print(f"{r['case']:40s} {r['syncs']:4d} syncs in {r['calls']} calls {', '.join(r['where'][:4])}")
+    rows += mixing
     rec = {"device": device_name("cuda"), "versions": versions(), "git_commit": git_commit(), "cases": rows}
     if args.out:
         Path(args.out).write_text(json.dumps(rec, indent=1))

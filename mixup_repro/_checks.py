@@ -70,3 +70,10 @@ def check_choice(name: str, value, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
     return value
+
+
+def check_bool(name: str, value) -> bool:
+    """Return ``value`` after checking it is ``True`` or ``False`` (not 0/1, not a string)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value

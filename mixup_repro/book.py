@@ -47,7 +47,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ._checks import check_alpha, check_choice, check_eps, check_int, check_real
+from ._checks import check_alpha, check_bool, check_choice, check_eps, check_int, check_real
 
 __all__ = [
     "COMPARED_METHODS",
@@ -151,12 +151,6 @@ def _check_positive_int(name: str, v) -> int:
     return check_int(name, v, low=1)
 
 
-def _check_bool(name: str, v) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError(f"{name} must be true or false, got {v!r}")
-    return v
-
-
 _PARAM_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "alpha": lambda n, v: check_alpha(v, n),
     "epsilon": lambda n, v: check_eps(v, n),
@@ -176,7 +170,7 @@ _PARAM_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "image_epochs": _check_positive_int,
     "image_optimizer": lambda n, v: check_choice(n, v, ("sgd", "adam")),
     "image_lr": lambda n, v: check_real(n, v, low=0.0, low_open=True),
-    "image_augment": _check_bool,
+    "image_augment": check_bool,
     "speed_dir": _check_path,
     "precision_dir": _optional(_check_path),
 }

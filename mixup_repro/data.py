@@ -44,7 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mixup_repro._checks import check_choice, check_int, check_num_classes, check_prob, check_real
+from mixup_repro._checks import check_bool, check_choice, check_int, check_num_classes, check_prob, check_real
 
 __all__ = [
     "CIFAR_MEAN",
@@ -650,8 +650,7 @@ def augment_batch(x: torch.Tensor, *, padding: int = 4, flip: bool = True,
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError(f"x must be a 4-D (B, C, H, W) tensor, got {getattr(x, 'shape', type(x).__name__)}")
     padding = check_int("padding", padding, low=0)
-    if not isinstance(flip, bool):
-        raise TypeError(f"flip must be a bool, got {type(flip).__name__}")
+    check_bool("flip", flip)
     _check_generator(generator, x.device)
     if padding == 0 and not flip:
         return x

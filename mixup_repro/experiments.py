@@ -1267,7 +1267,7 @@ def dry_run(specs, scale: str, out, *, seeds=None, workers: int = 1) -> str:
     return "\n".join(lines)
 
 
-def print_commands(specs, scale: str, out, *, seeds=None) -> list[str]:
+def print_commands(specs, scale: str, out, *, seeds=None, compile: str = "none") -> list[str]:
     """One ``python -m mixup_repro train ...`` line per distinct missing run (every non-default field)."""
     seen, lines = set(), []
     for name, ds, rows in specs:
@@ -1276,6 +1276,7 @@ def print_commands(specs, scale: str, out, *, seeds=None) -> list[str]:
             if rid in seen or st == "done":
                 continue
             seen.add(rid)
+            cfg = dataclasses.replace(cfg, compile=compile) if compile != "none" else cfg
             lines.append(shlex.join(train_command(cfg, out, force=st == "corrupt")))
     return lines
 
@@ -1300,7 +1301,7 @@ def _cmd_table(args) -> int:
         if args.dry_run:
             print(dry_run(specs, args.scale, out, seeds=seeds, workers=args.workers))
         if args.print_commands:
-            for line in print_commands(specs, args.scale, out, seeds=seeds):
+            for line in print_commands(specs, args.scale, out, seeds=seeds, compile=args.compile):
                 print(line)
         return 0
     failed = None

@@ -27,7 +27,15 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_alpha, check_choice, check_eps, check_int, check_num_classes, check_prob
+from ._checks import (
+    check_alpha,
+    check_bool,
+    check_choice,
+    check_eps,
+    check_int,
+    check_num_classes,
+    check_prob,
+)
 
 __all__ = [
     "MixedBatch",
@@ -141,10 +149,9 @@ def sample_lambda(alpha: float, size=(), generator: torch.Generator | None = Non
     return sample_dirichlet(alpha, 2, size, generator=generator, device=device)[..., 0]
 
 
-def _check_flag(name: str, value) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return value
+def _draw_device(generator: torch.Generator | None, x: Tensor) -> torch.device:
+    """Where random draws happen: on the generator's device, or on the batch's device without one."""
+    return generator.device if generator is not None else x.device
 
 
 def _check_size(size) -> tuple[int, ...]:
@@ -222,9 +229,11 @@ def _check_index(index, batch: int, device, name: str = "index", values: bool = 
         raise TypeError(f"{name} must be an integer tensor of partner indices, got dtype {index.dtype}")
     if index.shape != (batch,):
         raise ValueError(f"{name} must have shape ({batch},) (one partner per sample), got {tuple(index.shape)}")
-    lo, hi = (int(index.min()), int(index.max())) if values else (0, 0)
-    if lo < 0 or hi >= batch:
-        raise ValueError(f"{name} entries must be in [0, {batch}) (positions in the batch), got min {lo}, max {hi}")
+    if values:
+        lo, hi = int(index.min()), int(index.max())
+        if lo < 0 or hi >= batch:
+            raise ValueError(f"{name} entries must be in [0, {batch}) (positions in the batch), "
+                             f"got min {lo}, max {hi}")
     return index.to(device=device, dtype=torch.int64)
 
 
@@ -236,7 +245,7 @@ def _check_lam(lam, batch: int, device, name: str = "lam", values: bool = True) 
             raise ValueError(f"{name} must be a number, a 0-d tensor or a ({batch},) tensor (one λ per sample), "
                              f"got shape {tuple(lam.shape)}")
     elif isinstance(lam, (int, float)) and not isinstance(lam, bool):
-        t = torch.tensor(float(lam), dtype=torch.float64, device=device)
+        t = torch.full((), float(lam), dtype=torch.float64, device=device)  # filled on the device: no copy
     else:
         raise TypeError(f"{name} must be a number or a tensor, got {type(lam).__name__}")
     if values and (not bool(torch.isfinite(t).all()) or bool((t < 0).any()) or bool((t > 1).any())):
@@ -360,7 +369,10 @@ def mix(x: Tensor, y: Tensor, *, num_classes: int, alpha: float = 1.0, lam=None,
     validate : bool
         Check the values of ``y``, ``lam`` and ``index`` (class range, rows summing to 1, λ in [0, 1]).
         Reading values on the host costs a synchronisation per call on a GPU; ``False`` keeps only the
-        type and shape checks, for GPU training loops whose data are known to be valid.
+        type and shape checks, for GPU training loops whose data are known to be valid. Invalid data then
+        go unnoticed: out-of-range class indices stop the CUDA context with a device-side assert, and bad
+        probability rows, λ or partner indices give wrong targets silently. No synchronisation at all needs,
+        besides, ``x``, ``y`` (and a given ``lam`` / ``index``) already on the GPU and a generator there or none.
 
     Returns
     -------
@@ -371,14 +383,14 @@ def mix(x: Tensor, y: Tensor, *, num_classes: int, alpha: float = 1.0, lam=None,
     num_classes = check_num_classes(num_classes)
     alpha = check_alpha(alpha)
     eps = check_eps(label_smoothing)
-    _check_flag("validate", validate)
+    check_bool("validate", validate)
     _check_targets(y, batch, num_classes, values=validate)
     if lam is None:
-        lam_t = sample_lambda(alpha, (), generator, device=None if generator is not None else x.device).to(x.device)
+        lam_t = sample_lambda(alpha, (), generator, device=_draw_device(generator, x)).to(x.device)
     else:
         lam_t = _check_lam(lam, batch, x.device, values=validate)
     if index is None:
-        index = torch.randperm(batch, generator=generator, device=generator.device if generator else x.device)
+        index = torch.randperm(batch, generator=generator, device=_draw_device(generator, x))
         index = index.to(x.device)
     else:
         index = _check_index(index, batch, x.device, values=validate)
@@ -420,9 +432,9 @@ def mix_k(x: Tensor, y: Tensor, *, num_classes: int, k: int = 3, alpha: float = 
     k = check_int("k", k, low=2)
     alpha = check_alpha(alpha)
     eps = check_eps(label_smoothing)
-    _check_flag("validate", validate)
+    check_bool("validate", validate)
     _check_targets(y, batch, num_classes, values=validate)
-    gdev = generator.device if generator is not None else x.device
+    gdev = _draw_device(generator, x)
     if weights is None:
         weights = sample_dirichlet(alpha, k, (batch,) if per_sample else (), generator=generator, device=gdev)
     else:
@@ -510,8 +522,7 @@ class Mixup(nn.Module):
         leave it None (torch seeds workers differently).
     validate : bool
         Check label values on every call (see :func:`mix`); ``False`` avoids the host synchronisation this
-        costs per batch on a GPU. With a generator on the batch's device (or none), a GPU batch is then mixed
-        without any synchronisation.
+        costs per batch on a GPU (with ``x`` and ``y`` on the GPU and a generator there or none).
     """
 
     def __init__(self, alpha: float = 1.0, *, num_classes: int, label_smoothing: float = 0.0, prob: float = 1.0,
@@ -526,11 +537,11 @@ class Mixup(nn.Module):
         if self.k > 2 and (self.mode != "batch" or self.prob != 1.0):
             raise ValueError(f"k = {self.k} (more than two samples) supports only mode='batch' and prob=1")
         self.generator = generator
-        self.validate = _check_flag("validate", validate)
+        self.validate = check_bool("validate", validate)
 
     def extra_repr(self) -> str:
         return (f"alpha={self.alpha}, num_classes={self.num_classes}, label_smoothing={self.label_smoothing}, "
-                f"prob={self.prob}, mode={self.mode!r}, k={self.k}")
+                f"prob={self.prob}, mode={self.mode!r}, k={self.k}, validate={self.validate}")
 
     def forward(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         if self.k > 2:
@@ -539,7 +550,7 @@ class Mixup(nn.Module):
             return out.inputs, out.targets
         batch = _check_x(x)
         n = batch if self.mode == "elem" else 1
-        lam = sample_lambda(self.alpha, (n,), self.generator, device=None if self.generator is not None else x.device)
+        lam = sample_lambda(self.alpha, (n,), self.generator, device=_draw_device(self.generator, x))
         if self.prob < 1.0:
             coin = torch.rand((n,), dtype=torch.float64, generator=self.generator, device=lam.device)
             lam = torch.where(coin < self.prob, lam, torch.ones_like(lam))

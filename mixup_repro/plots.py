@@ -421,12 +421,12 @@ def plot_epoch_times(records: Sequence[Mapping], *, title: str | None = None) ->
     _style()
     if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
         raise TypeError("records must be a sequence of speed records (mixup_repro.speed.read_speed_results)")
+    from .speed import record_loops
+
     rows = []
     for r in records:
         group = f"{r['device']}\n{r['dataset']} ({r['num_train']:,}), {r['model']} w{r['settings'].get('width', '')}"
-        loops = ([("reference", r["reference"])] if r.get("reference") else []) + \
-            [(f"ours: {v['name']}", v) for v in r.get("variants", [])]
-        for name, v in loops:
+        for name, v, _ in record_loops(r):
             rows.append((group, name, v["s_per_epoch"], v.get("epoch_s", [])))
     fig, ax = plt.subplots(figsize=(9, 1.2 + 0.45 * max(1, len(rows))))
     if not rows:
@@ -436,7 +436,7 @@ def plot_epoch_times(records: Sequence[Mapping], *, title: str | None = None) ->
     labels = [f"{g}  |  {n}" if i == 0 or rows[i - 1][0] != g else n for i, (g, n, _, _) in enumerate(rows)]
     y = np.arange(len(rows))[::-1]
     palette = sns.color_palette("colorblind", 2)
-    ax.barh(y, [r[2] for r in rows], color=[palette[0] if r[1] == "reference" else palette[1] for r in rows])
+    ax.barh(y, [r[2] for r in rows], color=[palette[0] if r[1].startswith("reference") else palette[1] for r in rows])
     for yi, r in zip(y, rows):
         if len(r[3]) > 1:
             ax.scatter(r[3], [yi] * len(r[3]), s=10, color="black", zorder=3)

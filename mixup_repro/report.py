@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._checks import check_choice, check_int, check_real
+from ._checks import check_bool, check_choice, check_int, check_real
 
 __all__ = [
     "VERDICTS", "CLAIMS", "Comparison", "compare", "assess_claims", "assess_scale", "claims_table",
@@ -549,12 +549,6 @@ def _check_path(name, v):
     return str(v)
 
 
-def _check_bool(name, v):
-    if not isinstance(v, bool):
-        raise ValueError(f"{name} must be true or false, got {v!r}")
-    return v
-
-
 def _check_seeds(name, v):
     if v is None:
         return None
@@ -598,7 +592,7 @@ _PARAM_CHECKS = {
     "rows": _check_rows,
     "results_dir": lambda n, v: None if v is None else _check_path(n, v),
     "paper_results_dir": lambda n, v: None if v is None else _check_path(n, v),
-    "run_missing": _check_bool,
+    "run_missing": check_bool,
     "max_live_runs": lambda n, v: None if v is None else check_int(n, v, low=0),
 }
 
@@ -717,7 +711,7 @@ def table_view(name: str, scale: str, out, *, dataset: str | None = None, seeds=
     from .experiments import missing_configs, run_table, summarize
 
     check_scale = _check_scale("scale", scale)
-    run_missing = _check_bool("run_missing", run_missing)
+    run_missing = check_bool("run_missing", run_missing)
     if max_live_runs is not None:
         max_live_runs = check_int("max_live_runs", max_live_runs, low=0)
     out = Path(_check_path("out", out))

@@ -83,20 +83,26 @@ _COLUMNS = ("device", "data", "model", "loop", "s / epoch", "images / s", "× re
             "eval (s)", "peak GPU mem (GiB)", "TFLOP/s", "file")
 
 
+def record_loops(record: dict) -> list[tuple[str, dict, float | None]]:
+    """``(label, timings, × reference)`` for every loop of a speed record: the reference first, then ours."""
+    ref, loops = record["reference"], []
+    if ref:
+        loops.append((f"reference ({ref.get('num_workers')} workers, fp32)", ref, 1.0))
+    for v in record["variants"]:
+        ratio = record["reference_s_per_epoch"] / v["s_per_epoch"] \
+            if v.get("s_per_epoch") and record.get("reference_s_per_epoch") else None
+        loops.append((f"ours: {v['name']}", v, ratio))
+    return loops
+
+
 def speed_rows(records: list[dict]) -> list[dict]:
-    """One row per loop of every record (the reference first, then each of our variants), formatted."""
+    """One row per loop of every record (:func:`record_loops`), formatted."""
     rows = []
     for r in records:
         common = {"device": r["device"], "data": f"{r['dataset']} ({r['num_train']:,})",
                   "model": f"{r['model']} w{r['settings'].get('width', '')}"}
-        ref, loops = r["reference"], []
-        if ref:
-            loops.append((f"reference ({ref.get('num_workers')} workers, fp32)", ref, 1.0, None))
-        for v in r["variants"]:
-            ratio = r["reference_s_per_epoch"] / v["s_per_epoch"] \
-                if v.get("s_per_epoch") and r.get("reference_s_per_epoch") else None
-            loops.append((f"ours: {v['name']}", v, ratio, v.get("eval_s")))
-        for i, (name, v, ratio, ev) in enumerate(loops):
+        for i, (name, v, ratio) in enumerate(record_loops(r)):
+            ev = v.get("eval_s")
             rows.append({**common, "loop": name, "s / epoch": _f(v.get("s_per_epoch"), ".3g"),
                          "images / s": _f(v.get("images_per_s"), ",.0f"), "× reference": _f(ratio, ".1f"),
                          "first epoch (s)": _f(v.get("first_epoch_s"), ".3g"), "eval (s)": _f(ev, ".3g"),
@@ -172,19 +178,27 @@ def speed_summary(folder="benchmarks/results", precision_dir=None, *, table: boo
                          f"({'launch- or host-bound' if prof['busy_fraction'] < 0.8 else 'kernel-bound'}); "
                          "most device time: " + ", ".join(f"`{t['op']}` {t['s']:.2f} s" for t in prof["top"][:4]) + ".")
     else:
+        small = "every record below is a small CPU run that keeps the benchmark working; its ratios say nothing " \
+            "about a GPU" if all(r["device"].startswith("cpu") for r in recs) else \
+            "the records below that were made on a GPU are not the full-size CIFAR-shaped measurement, so they do not " \
+            "test the targets"
         lines.append("Targets (" + "; ".join(TARGETS) + "): **not measured yet** — no full-size GPU record is "
-                     "committed. The records below are small runs that keep the benchmark working; their ratios say "
-                     "nothing about a GPU.")
+                     f"committed; {small}.")
     for r in recs:
         conc = r.get("concurrent") or []
         if conc:
-            one = next((c for c in conc if c["runs"] == 1), None)
-            parts = [f"{c['runs']} at once: {c['median_s_per_epoch']:.3g} s per epoch each, "
-                     f"{c['aggregate_images_per_s']:,.0f} images/s together"
-                     + (f" ({c['aggregate_images_per_s'] / one['aggregate_images_per_s']:.2f}× one run)" if one else "")
-                     for c in conc]
+            alone = next((v for v in r["variants"] if v["name"] == conc[0]["variant"]), None)
+            parts = []
+            for c in conc:
+                agg = c.get("aggregate_images_per_s")
+                text = f"{c['runs']} at once: " + ("no overlap measured" if agg is None else
+                                                   f"{agg:,.0f} images/s together over {c['overlap_s']:.0f} s")
+                if agg is not None and alone:
+                    text += f" ({agg / alone['images_per_s']:.2f}× one run's training throughput)"
+                parts.append(text)
             lines.append(f"Several runs on one device ({r['device']}, {r['dataset']}, {conc[0]['variant']}, "
-                         f"`{Path(r['file']).name}`): " + "; ".join(parts) + ".")
+                         f"`{Path(r['file']).name}`; the together figures include the runs' evaluations): "
+                         + "; ".join(parts) + ".")
     if precision_dir is not None:
         lines.append(precision_summary(precision_dir))
     if table:

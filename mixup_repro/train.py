@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_alpha, check_choice, check_eps, check_int, check_prob, check_real
+from ._checks import check_alpha, check_bool, check_choice, check_eps, check_int, check_prob, check_real
 from .checkpoint import CheckpointError, Interrupted, StopSignal, load_checkpoint, save_checkpoint
 from .data import (
     DATASET_NAMES,
@@ -147,8 +147,7 @@ class TrainConfig:
         if self.method == "manifold" and (self.pairing != "random" or self.same_class):
             raise ValueError("pairing must be 'random' (in-batch, all classes) for method 'manifold'")
         for name in ("same_class", "augment"):
-            if not isinstance(getattr(self, name), bool):
-                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
+            check_bool(name, getattr(self, name))
         put("knn_k", check_int("knn_k", self.knn_k, low=1))
         put("mix_prob", check_prob(self.mix_prob, "mix_prob"))
         put("mix_layer", check_int("mix_layer", self.mix_layer, low=0))
@@ -640,6 +639,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
     curves = {k: [] for k in curve_keys}
     train_times: list[float] = []  # seconds of training per epoch (kept out of the curves, which are exact)
     eval_times: list[float] = []  # seconds of the per-epoch evaluation
+    epoch_ends: list[float] = []  # wall-clock time (Unix seconds) at the end of each epoch's training
     n, bs = ds.num_train, cfg.batch_size
     steps = -(-n // bs)
     start_epoch, start_step, order = 0, 0, None
@@ -668,6 +668,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             torch.cuda.set_rng_state(saved.get("_cuda", st.get("cuda_rng")).cpu(), device)
         curves = {k: list(v) for k, v in st["curves"].items()}
         train_times, eval_times = list(st.get("train_times", [])), list(st.get("eval_times", []))
+        epoch_ends = list(st.get("epoch_ends", []))
         start_epoch, start_step = st["epoch"], st["step"]
         order = st["order"].to(device) if st["step"] > 0 else None
         loss_sum = st["loss_sum"].to(device)
@@ -692,7 +693,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             "loss_sum": loss_sum.cpu(), "curves": curves, "wall_s": wall_before + time.perf_counter() - t0,
             "started": started, "device_type": device.type, "precision": _precision(cfg, device),
             "world_size": dist_.world, "train_times": train_times,
-            "eval_times": eval_times,
+            "eval_times": eval_times, "epoch_ends": epoch_ends,
         }
         if device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(device)
@@ -743,6 +744,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # one wait per epoch, for an honest training time
             train_s = time.perf_counter() - t_epoch
+            epoch_end = time.time()
             start_step = 0
             train_loss = dist_.sum_(loss_sum) / n
             loss_sum = torch.zeros_like(loss_sum)
@@ -763,6 +765,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
                 curves["epoch"].append(epoch + 1)
                 curves["lr"].append(lr)
                 train_times.append(round(train_s, 4))
+                epoch_ends.append(round(epoch_end, 3))
                 eval_times.append(round(time.perf_counter() - t_eval, 4))
                 for k, v in zip([k for k in curve_keys if k not in ("epoch", "lr")], vals):
                     curves[k].append(v)
@@ -782,7 +785,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             model.eval()
             return RunResult(cfg, rid, {}, {}, model if keep_model else None, None, {})
         record = _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t0, dist_.world)
-        record["timing"] = _timing(cfg, train_times, eval_times)
+        record["timing"] = _timing(cfg, train_times, eval_times) | {"epoch_end_unix": epoch_ends}
         if stop.received:  # stopped while finishing: the final checkpoint holds the training; no results
             written = ckpt_path if ckpt_path is not None and ckpt_path.exists() else None
             raise Interrupted(stop.received, written, cfg.epochs, 0)

@@ -19,6 +19,7 @@ from mixup_repro.speed import read_speed_results, speed_summary, speed_table, tr
 def test_benchmark_times_reference_and_ours_and_writes_a_record(tmp_path, capsys):
     assert speed.main(["--device", "cpu", "--width", "4", "--subset", "10", "--test-subset", "5", "--epochs", "2",
                        "--reference-epochs", "2", "--num-workers", "2", "--variants", "fp32", "--concurrency", "2",
+                       "--concurrency-epochs", "3",
                        "--out", str(tmp_path)]) == 0
     (path,) = tmp_path.glob("*.json")
     rec = json.loads(path.read_text())
@@ -34,8 +35,12 @@ def test_benchmark_times_reference_and_ours_and_writes_a_record(tmp_path, capsys
     assert rec["git_commit"] and rec["versions"]["torch"]
     assert read_speed_results(tmp_path)[0]["speedup"] == rec["speedup"]
     (two,) = rec["concurrent"]  # two training processes at once (table --workers 2)
-    assert two["runs"] == 2 and len(two["s_per_epoch_each"]) == 2
-    assert two["aggregate_images_per_s"] == pytest.approx(2 * 100 / two["median_s_per_epoch"])
+    assert two["runs"] == 2 and two["epochs"] == 3 and len(two["s_per_epoch_each"]) == 2
+    assert two["lower_bound_images_per_s"] == pytest.approx(2 * 3 * 100 / two["wall_s"], rel=1e-2)
+    # throughput only where both runs train: the epochs ending inside the overlap, over its length
+    if two["aggregate_images_per_s"] is not None:
+        assert two["aggregate_images_per_s"] == pytest.approx(two["epochs_in_overlap"] * 100 / two["overlap_s"],
+                                                              rel=1e-2)
     assert "2 at once:" in speed_summary(tmp_path)
     assert "ours: fp32" in capsys.readouterr().out
 
@@ -103,16 +108,24 @@ def test_gpu_session_script_runs_its_stages_at_toy_size(tmp_path):
 
     before = tree()
     env = dict(os.environ, SMOKE="1", BUDGET_S="400", OUT=str(tmp_path), PYTHON=sys.executable, OMP_NUM_THREADS="1")
-    proc = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_session.sh"), "env", "sync", "speed-fm", "precision",
-                           "noise"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    script = ["bash", str(ROOT / "benchmarks" / "gpu_session.sh")]
+    proc = subprocess.run(script + ["env", "sync", "speed", "speed-fm", "precision", "noise"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "skipped sync: it needs a GPU" in proc.stdout and "new results files: 7" in proc.stdout
+    assert "skipped sync: it needs a GPU" in proc.stdout and "new results files: 8" in proc.stdout
     with tarfile.open(tmp_path / "session.tgz") as tar:
         names = tar.getnames()
-    assert sum("/benchmarks/" in n and n.endswith(".json") for n in names) == 1
+    assert sum("/benchmarks/" in n and n.endswith(".json") for n in names) == 2
     assert sum("/precision/" in n and n.endswith(".json") for n in names) == 3
     assert sum("/paper/" in n and n.endswith(".json") for n in names) == 3
     assert any(n.endswith("logs/session.log") for n in names)
-    (record,) = read_speed_results(tmp_path / "smoke" / "benchmarks")
-    assert record["dataset"] == "fashion-mnist" and [c["runs"] for c in record["concurrent"]] == [2, 4]
+    cifar, fmnist = sorted(read_speed_results(tmp_path / "smoke" / "benchmarks"), key=lambda r: r["dataset"] != "random-cifar")
+    assert cifar["profile"]["steps"] == 3 and fmnist["dataset"] == "fashion-mnist"
+    assert [c["runs"] for c in fmnist["concurrent"]] == [2]
+    # the long row labels of the other paper-scale stages are valid (listed, not run); unknown stages refused
+    dry = subprocess.run(script + ["headline", "ablation"], cwd=ROOT, env=env | {"DRY_RUN": "1"}, capture_output=True,
+                         text=True, timeout=120)
+    assert dry.returncode == 0 and "headline: 12 distinct runs" in dry.stdout and "ablation: 22 distinct runs" in dry.stdout
+    bad = subprocess.run(script + ["speed", "bogus"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown stage 'bogus'" in bad.stderr
     assert tree() == before

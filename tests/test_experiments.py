@@ -305,3 +305,7 @@ def test_compile_mode_reaches_every_run_without_changing_its_id(tmp_path):
     assert cmd[cmd.index("--compile") + 1] == "reduce-overhead" and "--compile" not in train_command(cfg, tmp_path)
     with pytest.raises(ValueError, match="compile must be one of none, default, reduce-overhead, max-autotune"):
         run_table("headline", "smoke", out=tmp_path, compile="fast")
+    from mixup_repro.experiments import _specs, print_commands
+
+    lines = print_commands(_specs(["headline"], "fashion-mnist", None), "smoke", tmp_path, compile="default")
+    assert lines and all("--compile default" in line for line in lines)
