@@ -39,7 +39,7 @@ __all__ = [
     "claims_markdown", "check_params", "resolve_results_dir", "ROW_PRESETS", "select_rows", "table_view", "table_frame",
     "table_notes", "row_runs", "scale_comparison", "plot_metric_bars", "plot_alpha_sweep", "plot_row_curves",
     "plot_memorization", "plot_reliability_rows", "plot_fgsm", "plot_eps_validation", "readme_summary",
-    "update_readme", "README_START", "README_END", "register_cli",
+    "update_readme", "README_START", "README_END", "register_cli", "scale_claims",
 ]
 
 VERDICTS = ("holds", "does not hold", "inconclusive", "not tested")
@@ -822,6 +822,30 @@ def _has_results(folder) -> bool:
                                                 for f in p.iterdir())
 
 
+def _paper_frame(name: str, scale: str, df, paper_results_dir, paper_dataset: str | None):
+    """``(summary frame of the paper-scale runs or None, message, dataset)`` for :func:`scale_comparison` and
+    :func:`scale_claims`: the frame is None, and the message says why, when there is nothing to show."""
+    from .experiments import TABLES, summarize
+
+    if paper_dataset is None:
+        own = df.attrs.get("dataset")
+        paper_dataset = own if own in ("fashion-mnist", "cifar10", "cifar100") else "cifar10"
+    cmd = f"python -m mixup_repro table {name} --scale paper --out results/paper" + \
+        (f" --dataset {paper_dataset}" if TABLES[name].kind == "image" else "")
+    if scale == "paper":
+        return None, "This chapter already shows the paper-scale runs.", paper_dataset
+    if not _has_results(paper_results_dir):
+        return None, (f"Paper-scale runs need a GPU and are not done yet (no results in "
+                      f"`{paper_results_dir}`). They are computed with `{cmd}`; this section then shows them "
+                      f"next to the {scale}-scale numbers and the published ones."), paper_dataset
+    ds = None if TABLES[name].kind == "tabular" else paper_dataset
+    pdf = summarize(name, "paper", paper_results_dir, dataset=ds)
+    if int(pdf["n_done"].sum()) == 0:
+        return None, (f"`{paper_results_dir}` holds no paper-scale run of this table yet (on {paper_dataset}); "
+                      f"compute them on a GPU with `{cmd}`."), paper_dataset
+    return pdf, "", paper_dataset
+
+
 def scale_comparison(name: str, scale: str, df, paper_results_dir, *, metric: str | None = None,
                      paper_dataset: str | None = None):
     """The chapter's table next to the paper-scale runs (``paper_results_dir``) and the published numbers.
@@ -834,26 +858,13 @@ def scale_comparison(name: str, scale: str, df, paper_results_dir, *, metric: st
     """
     import pandas as pd
 
-    from .experiments import TABLES, _fmt_num, summarize
+    from .experiments import _fmt_num
 
-    if paper_dataset is None:
-        own = df.attrs.get("dataset")
-        paper_dataset = own if own in ("fashion-mnist", "cifar10", "cifar100") else "cifar10"
     shown = list(df.attrs.get("metrics") or ["final_error"])
     metric = metric or ("median_last10_error" if "median_last10_error" in shown else shown[0])
-    cmd = f"python -m mixup_repro table {name} --scale paper --out results/paper" + \
-        (f" --dataset {paper_dataset}" if TABLES[name].kind == "image" else "")
-    if scale == "paper":
-        return None, "This chapter already shows the paper-scale runs."
-    if not _has_results(paper_results_dir):
-        return None, (f"Paper-scale runs need a GPU and are not done yet (no results in "
-                      f"`{paper_results_dir}`). They are computed with `{cmd}`; this section then shows them "
-                      f"next to the {scale}-scale numbers and the published ones.")
-    ds = None if TABLES[name].kind == "tabular" else paper_dataset
-    pdf = summarize(name, "paper", paper_results_dir, dataset=ds)
-    if int(pdf["n_done"].sum()) == 0:
-        return None, (f"`{paper_results_dir}` holds no paper-scale run of this table yet (on {paper_dataset}); "
-                      f"compute them on a GPU with `{cmd}`.")
+    pdf, message, paper_dataset = _paper_frame(name, scale, df, paper_results_dir, paper_dataset)
+    if pdf is None:
+        return None, message
 
     def cell(r):
         if r is None or r.get("status") == "not run":
@@ -880,6 +891,24 @@ def scale_comparison(name: str, scale: str, df, paper_results_dir, *, metric: st
            f"chapter's {scale}-scale runs next to the paper-scale runs in `{paper_results_dir}` "
            f"({paper_dataset}) and the published numbers.")
     return pd.DataFrame(recs).set_index("row"), msg
+
+
+def scale_claims(name: str, scale: str, df, paper_results_dir, *, paper_dataset: str | None = None) -> str:
+    """The table's claims re-judged on its paper-scale runs (same rules as :func:`assess_claims`), as prose.
+
+    Same paper-scale runs as :func:`scale_comparison`; when there are none, a sentence that says so (nothing
+    when the chapter is itself at paper scale).
+    """
+    from .experiments import TABLES
+
+    pdf, _, paper_dataset = _paper_frame(name, scale, df, paper_results_dir, paper_dataset)
+    if pdf is None:
+        return "" if scale == "paper" else "No verdicts at the paper's scale yet: there are no paper-scale runs of " \
+            f"this table ({paper_dataset if TABLES[name].kind == 'image' else 'tabular data'})."
+    claims = assess_claims(**{name: pdf})
+    where = f" ({paper_dataset})" if TABLES[name].kind == "image" else ""
+    return (f"**At the paper's scale{where}**, from the paper-scale runs in `{paper_results_dir}`:\n\n"
+            + claims_markdown(claims, "paper"))
 
 
 # ----------------------------------------------------------------------------------------------------------

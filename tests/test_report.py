@@ -411,3 +411,10 @@ def test_scale_comparison_shows_paper_scale_runs_when_present(tmp_path, empty):
     assert frame.loc["mixup α=1"].iloc[0]["paper scale"].startswith("4.00 (1/3)")
     assert frame.loc["ERM"].iloc[0]["paper scale"] == "not done (0/3)"
     assert frame.loc["ERM"].iloc[0]["published (%)"].startswith("CIFAR-10: 5.53")
+    # the table's claims judged again on those runs: one seed of mixup, none of ERM -> not decided there
+    text = report.scale_claims("headline", "cpu", cpu, tmp_path / "paper")
+    assert text.startswith("**At the paper's scale (fashion-mnist)**") and "Verdicts at **paper** scale" in text
+    assert "mixup (α = 1) has a lower test error than ERM" in text
+    assert report.scale_claims("headline", "cpu", cpu, tmp_path / "none") == (
+        "No verdicts at the paper's scale yet: there are no paper-scale runs of this table (fashion-mnist).")
+    assert report.scale_claims("headline", "paper", cpu, tmp_path / "paper") == ""
