@@ -71,6 +71,11 @@ def _median_2n(times):
     return statistics.median(times[1:]) if len(times) > 1 else times[0]
 
 
+def _rates(num_train: int, flops: float, s_per_epoch: float) -> dict:
+    """Images per second and achieved TFLOP/s of an epoch of ``num_train`` images in ``s_per_epoch`` seconds."""
+    return {"images_per_s": num_train / s_per_epoch, "tflops": flops * num_train / s_per_epoch / 1e12}
+
+
 def _peak_gib(device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
 
@@ -97,8 +102,8 @@ def time_reference(args, ds, device, flops) -> dict:
     secs = [e["seconds"] for e in epochs]
     med = _median_2n(secs)
     return {"num_workers": args.num_workers, "epochs": len(secs), "epoch_s": [round(s, 4) for s in secs],
-            "first_epoch_s": secs[0], "s_per_epoch": med, "images_per_s": ds.num_train / med,
-            "tflops": flops * ds.num_train / med / 1e12, "peak_mem_gib": _peak_gib(device),
+            "first_epoch_s": secs[0], "s_per_epoch": med, **_rates(ds.num_train, flops, med),
+            "peak_mem_gib": _peak_gib(device),
             "train_loss_last": epochs[-1]["train_loss"]}
 
 
@@ -115,8 +120,8 @@ def time_ours(args, variant, ds, device, flops) -> dict:
     return {"name": variant_name(variant), "precision": precision, "compile": mode,
             "channels_last": res.record["channels_last_used"], "epochs": args.epochs,
             "epoch_s": t["epoch_train_s"], "first_epoch_s": t["first_epoch_s"], "warmup_s": t["warmup_s"],
-            "s_per_epoch": med, "images_per_s": ds.num_train / med, "eval_s": t["median_eval_s"],
-            "tflops": flops * ds.num_train / med / 1e12, "peak_mem_gib": _peak_gib(device), "wall_s": round(wall, 3),
+            "s_per_epoch": med, **_rates(ds.num_train, flops, med), "eval_s": t["median_eval_s"],
+            "peak_mem_gib": _peak_gib(device), "wall_s": round(wall, 3),
             "projected_200_epoch_s": round(t["warmup_s"] + 200 * (med + t["median_eval_s"]), 1)
             if t["warmup_s"] is not None else None,
             "final_test_error": res.summary["final_error"]}

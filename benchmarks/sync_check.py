@@ -35,16 +35,20 @@ CASES = {
 }
 
 
-def _monitored(cfg) -> list:
-    """The synchronisation warnings raised while ``fit(cfg)`` runs."""
+def _syncs_during(fn) -> list:
+    """The synchronisation warnings raised while ``fn()`` runs under ``set_sync_debug_mode("warn")``."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:
-            fit(cfg, quiet=True, keep_model=False)
+            fn()
         finally:
             torch.cuda.set_sync_debug_mode("default")
     return [w for w in caught if "synchroniz" in str(w.message).lower()]
+
+
+def _where(syncs) -> list[str]:
+    return sorted({f"{Path(w.filename).name}:{w.lineno}" for w in syncs})
 
 
 def count_syncs(case: str, extra: dict, epochs: int, subset: int) -> dict:
@@ -59,10 +63,10 @@ def count_syncs(case: str, extra: dict, epochs: int, subset: int) -> dict:
                       milestones=(), checkpoint_every=0, **extra)
     steps = -(-10 * subset // cfg.batch_size)
     fit(dataclasses.replace(cfg, epochs=1), quiet=True, keep_model=False)  # warm-up: allocator, cuDNN autotuning
-    short = _monitored(cfg)
-    long = _monitored(dataclasses.replace(cfg, epochs=epochs + 1))
+    short = _syncs_during(lambda: fit(cfg, quiet=True, keep_model=False))
+    long = _syncs_during(lambda: fit(dataclasses.replace(cfg, epochs=epochs + 1), quiet=True, keep_model=False))
     per_epoch = len(long) - len(short)
-    extra_lines = sorted({f"{Path(w.filename).name}:{w.lineno}" for w in long[len(short):]})
+    extra_lines = _where(long[len(short):])
     return {"case": case, "steps_per_epoch": steps, "syncs_short_run": len(short), "syncs_long_run": len(long),
             "syncs_per_epoch": per_epoch, "per_step_free": per_epoch < steps / 4, "where": extra_lines}
 
@@ -74,29 +78,20 @@ def count_mixing_syncs(calls: int = 50) -> list[dict]:
     x = torch.randn(128, 3, 32, 32, device="cuda")
     y = torch.randint(0, 10, (128,), device="cuda")
     gen = torch.Generator(device="cuda").manual_seed(0)
+    mixup, mixup_elem = (Mixup(1.0, num_classes=10, label_smoothing=0.1, validate=False),
+                         Mixup(1.0, num_classes=10, mode="elem", prob=0.5, validate=False))
     cases = {
         "mix(validate=False)": lambda: mix(x, y, num_classes=10, label_smoothing=0.1, generator=gen, validate=False),
-        "Mixup(validate=False)": Mixup(1.0, num_classes=10, label_smoothing=0.1, validate=False).__call__,
-        "Mixup(elem, prob=0.5, validate=False)":
-            Mixup(1.0, num_classes=10, mode="elem", prob=0.5, validate=False).__call__,
+        "Mixup(validate=False)": lambda: mixup(x, y),
+        "Mixup(elem, prob=0.5, validate=False)": lambda: mixup_elem(x, y),
         "mix(validate=True)": lambda: mix(x, y, num_classes=10, label_smoothing=0.1, generator=gen),
     }
     rows = []
-    for name, fn in cases.items():
-        call = (lambda f=fn: f(x, y)) if name.startswith("Mixup") else fn
+    for name, call in cases.items():
         call()  # warm-up
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            torch.cuda.set_sync_debug_mode("warn")
-            try:
-                for _ in range(calls):
-                    call()
-            finally:
-                torch.cuda.set_sync_debug_mode("default")
-        syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
+        syncs = _syncs_during(lambda call=call: [call() for _ in range(calls)])
         rows.append({"case": name, "calls": calls, "syncs": len(syncs),
-                     "per_step_free": len(syncs) == 0 or name.endswith("validate=True)"),
-                     "where": sorted({f"{Path(w.filename).name}:{w.lineno}" for w in syncs})})
+                     "per_step_free": len(syncs) == 0 or name.endswith("validate=True)"), "where": _where(syncs)})
     return rows
 
 

@@ -45,11 +45,17 @@ def train_flops_per_image(model: torch.nn.Module, input_shape, *, batch: int = 2
     return counter.get_total_flops() / batch
 
 
-def write_speed_result(record: dict, out) -> Path:
-    """Validate ``record`` and write it atomically as ``out/<device>_<dataset>_<started>.json``."""
+def _check_record(record) -> None:
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        raise ValueError(f"not a {SCHEMA} record")
     missing = [k for k in REQUIRED if k not in record]
     if missing:
         raise ValueError(f"speed record lacks {', '.join(missing)}")
+
+
+def write_speed_result(record: dict, out) -> Path:
+    """Validate ``record`` and write it atomically as ``out/<device>_<dataset>_<started>.json``."""
+    _check_record(record)
     import re
 
     stem = "_".join(re.sub(r"[^a-z0-9]+", "-", str(record[k]).lower()).strip("-")
@@ -65,8 +71,7 @@ def read_speed_results(folder="benchmarks/results") -> list[dict]:
     for p in sorted(Path(folder).glob("*.json")):
         try:
             rec = json.loads(p.read_text())
-            if rec.get("schema") != SCHEMA or any(k not in rec for k in REQUIRED):
-                raise ValueError(f"not a {SCHEMA} record")
+            _check_record(rec)
         except (OSError, ValueError) as e:
             warnings.warn(f"skipping {p}: {e}", stacklevel=2)
             continue

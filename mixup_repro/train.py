@@ -663,7 +663,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
         saved = saved[dist_.rank] if isinstance(saved, list) else saved  # a dict: written before torchrun support
         for name, g in gens.items():
             g.set_state(saved[name].cpu())
-        torch.set_rng_state(saved.get("_torch", st["torch_rng"]).cpu())
+        torch.set_rng_state(saved.get("_torch", st.get("torch_rng")).cpu())  # top-level: the previous format
         if device.type == "cuda" and ("_cuda" in saved or "cuda_rng" in st):
             torch.cuda.set_rng_state(saved.get("_cuda", st.get("cuda_rng")).cpu(), device)
         curves = {k: list(v) for k, v in st["curves"].items()}
@@ -688,15 +688,13 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
         state = {
             "run_id": rid, "config": cfg.to_dict(), "epoch": epoch, "step": step,
             "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "generators": rank_gens, "torch_rng": torch.get_rng_state(),
+            "generators": rank_gens,  # per rank: its streams and its default CPU / CUDA generator states
             "order": order.cpu() if order is not None else torch.zeros(0, dtype=torch.long),
             "loss_sum": loss_sum.cpu(), "curves": curves, "wall_s": wall_before + time.perf_counter() - t0,
             "started": started, "device_type": device.type, "precision": _precision(cfg, device),
             "world_size": dist_.world, "train_times": train_times,
             "eval_times": eval_times, "epoch_ends": epoch_ends,
         }
-        if device.type == "cuda":
-            state["cuda_rng"] = torch.cuda.get_rng_state(device)
         return save_checkpoint(ckpt_path, state)
 
     net = model
@@ -785,7 +783,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             model.eval()
             return RunResult(cfg, rid, {}, {}, model if keep_model else None, None, {})
         record = _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t0, dist_.world)
-        record["timing"] = _timing(cfg, train_times, eval_times) | {"epoch_end_unix": epoch_ends}
+        record["timing"] = _timing(cfg, train_times, eval_times, epoch_ends)
         if stop.received:  # stopped while finishing: the final checkpoint holds the training; no results
             written = ckpt_path if ckpt_path is not None and ckpt_path.exists() else None
             raise Interrupted(stop.received, written, cfg.epochs, 0)
@@ -798,7 +796,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
     return RunResult(cfg, rid, curves, record["summary"], model if keep_model else None, path, record)
 
 
-def _timing(cfg: TrainConfig, train_s: list[float], eval_s: list[float]) -> dict:
+def _timing(cfg: TrainConfig, train_s: list[float], eval_s: list[float], epoch_ends: list[float]) -> dict:
     """Training time per epoch: the first epoch (with warm-up and compilation) apart from the rest.
 
     ``train_s`` counts the training steps of each epoch (the device is synchronised at the epoch's end),
@@ -814,6 +812,7 @@ def _timing(cfg: TrainConfig, train_s: list[float], eval_s: list[float]) -> dict
         "warmup_s": round(train_s[0] - med, 4) if rest else None,  # compile time and other first-epoch costs
         "train_s": round(sum(train_s), 3),
         "epoch_train_s": list(train_s),
+        "epoch_end_unix": list(epoch_ends),  # wall clock at the end of each epoch's training (runs side by side)
         "compile": cfg.compile,
     }
 
