@@ -51,7 +51,7 @@ from pathlib import Path
 from ._checks import check_choice
 from .checkpoint import StopSignal
 from .data import IMAGE_DATASETS
-from .results import ResultsError, atomic_write_bytes, read_result
+from .results import ResultsError, _read_or_warn, atomic_write_bytes, read_result
 from .train import COMPILE_MODES, TrainConfig, result_path, run_id
 
 __all__ = [
@@ -1083,10 +1083,8 @@ def summarize(name: str, scale: str, out, dataset: str | None = None, seeds: Seq
                 path = result_path(cfg, out)
                 if not path.exists():
                     continue
-                try:
-                    r = read_result(path)
-                except ResultsError as e:
-                    warnings.warn(f"skipping {e}", UserWarning, stacklevel=2)
+                r = _read_or_warn(path)
+                if r is None:
                     continue
                 n_done += 1
                 for m, v in _run_metrics(r, metrics).items():

@@ -128,6 +128,15 @@ def read_result(path) -> dict:
     return validate_result(d, str(path))
 
 
+def _read_or_warn(path) -> dict | None:
+    """:func:`read_result`, or None with a warning naming the file when it is truncated or invalid."""
+    try:
+        return read_result(path)
+    except ResultsError as e:
+        warnings.warn(f"skipping {e}", UserWarning, stacklevel=3)
+        return None
+
+
 def load_results(path, *, recursive: bool = True):
     """Load every valid results file under ``path`` (a folder or one file) into a pandas DataFrame.
 
@@ -150,10 +159,8 @@ def load_results(path, *, recursive: bool = True):
     for f in files:
         if f.name.startswith("."):
             continue
-        try:
-            d = read_result(f)
-        except ResultsError as e:
-            warnings.warn(f"skipping {e}", UserWarning, stacklevel=2)
+        d = _read_or_warn(f)
+        if d is None:
             continue
         if d["run_id"] in seen:  # one run, two copies (e.g. in two sub-folders): count it once
             warnings.warn(f"skipping {f}: run {d['run_id']} already read from {seen[d['run_id']]}", UserWarning,
