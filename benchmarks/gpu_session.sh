@@ -8,9 +8,9 @@
 #   env        GPU, driver and package versions
 #   sync       benchmarks/sync_check.py: host syncs per epoch of every mixing method (none per step)
 #   speed      benchmarks/speed.py on CIFAR-shaped random data (50,000 x 3 x 32 x 32): reference loop vs ours in
-#              bf16, fp32, bf16 + torch.compile, bf16 + CUDA graphs (reduce-overhead), and a profile
-#   speed-fm   the same on real Fashion-MNIST (reference, bf16, bf16 + CUDA graphs), and 2 and 4 runs at once
-#   precision  Fashion-MNIST mixup, 30 epochs, bf16 and fp32, seeds 0-2, six runs at once -> results/precision
+#              bf16, fp32 (IEEE, no TF32), bf16 + torch.compile with CUDA graphs (reduce-overhead), and a profile
+#   speed-fm   the same on real Fashion-MNIST (reference, bf16), and 2 and 4 runs at once
+#   precision  Fashion-MNIST mixup, 30 epochs, bf16 and fp32 (IEEE), seeds 0-2, a pair at a time -> results/precision
 #   headline   issue 8 step 1: erm, mixup, label smoothing, mixup + LS; PreAct ResNet-18; seeds 0-2 -> results/paper
 #   ablation   issue 8 step 2: the ablation rows at weight decay 1e-4 and 5e-4, seed 0
 #   noise      issue 8 step 3: 50 % label noise, ERM vs mixup alpha 8 and 32, seed 0
@@ -24,7 +24,9 @@
 # Data: Fashion-MNIST's four .gz files in .data/fashion-mnist/ (carry .data); see benchmarks/README.md.
 # SMOKE=1: the same stages at toy size on the CPU, writing under $OUT/smoke only (make test runs it, so that the
 # script itself is known to work before a GPU session is spent on it). DRY_RUN=1: the table stages only list
-# their runs. Exit status: 2 for an unknown stage (nothing runs), 1 if a stage failed (the others still ran and
+# their runs. The stages on Fashion-MNIST refuse to start (exit 2) when its four files are not there: with no
+# network, a download attempt would only waste the call. The commit is read from .git, or from
+# MIXUP_REPRO_GIT_COMMIT where the copy has no .git (the env stage warns when neither gives it). Exit status: 2 for an unknown stage (nothing runs), 1 if a stage failed (the others still ran and
 # everything finished is packed), 0 otherwise; a stage stopped at the time limit is not a failure.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
@@ -38,14 +40,30 @@ if [ "${SMOKE:-0}" = 1 ]; then  # toy sizes on the CPU; nothing written outside 
   VARIANTS=(fp32); VARIANTS_FM=(fp32); PREC=(--epochs 2 "${TINY[@]}"); PRECS=(fp32); CONC=(2)
 else
   BENCH_OUT=benchmarks/results; PAPER_OUT=results/paper; PREC_OUT=results/precision; LOGS=results/tmp/session
-  SCALE=paper; SPEED=(--epochs 5 --reference-epochs 3)
-  VARIANTS=(bf16 fp32 bf16-default bf16-reduce-overhead); VARIANTS_FM=(bf16 bf16-reduce-overhead)
+  SCALE=paper; SPEED=(--epochs 5 --reference-epochs 3 --concurrency-epochs 5)
+  VARIANTS=(bf16 fp32 bf16-reduce-overhead); VARIANTS_FM=(bf16)
   PREC=(--epochs 30); PRECS=(bf16 fp32); CONC=(2 4)
 fi
 mkdir -p "$LOGS"
 STAGES=" env sync speed speed-fm precision headline ablation noise "
+FMNIST_FILES="train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"
+fmnist_here() {  # the four files in one of the folders the loader searches first
+  local d f
+  for d in "$MIXUP_REPRO_DATA/fashion-mnist" "$MIXUP_REPRO_DATA" "${FMNIST_SYSTEM_DIR:-/usr/share/datasets/fashion-mnist}"; do
+    for f in $FMNIST_FILES; do [ -f "$d/$f.gz" ] || [ -f "$d/$f" ] || continue 2; done
+    return 0
+  done
+  return 1
+}
 for stage in "$@"; do
   case "$STAGES" in *" $stage "*) ;; *) echo "unknown stage '$stage'; stages:$STAGES" >&2; exit 2 ;; esac
+  case "$stage" in env|speed) ;; *)
+    if ! fmnist_here; then
+      echo "stage '$stage' needs Fashion-MNIST ($FMNIST_FILES, .gz) in $MIXUP_REPRO_DATA/fashion-mnist:" \
+        "copy them there and carry .data (benchmarks/README.md); nothing ran" >&2
+      exit 2
+    fi ;;
+  esac
 done
 FAILED=()
 T0=$(date +%s)
@@ -87,6 +105,12 @@ for stage in "$@"; do
       "$PY" -c "import torch, torchvision, sys; print(sys.version.split()[0], 'torch', torch.__version__, \
 'cuda', torch.version.cuda, 'torchvision', torchvision.__version__, torch.cuda.is_available() and \
 torch.cuda.get_device_name(0))" 2>&1 | tee "$LOGS/env.log"
+      # torch.compile needs Triton and a C compiler (Triton builds a helper module on first use)
+      "$PY" -c "import triton; print('triton', triton.__version__)" 2>&1 | tail -n 1 | tee -a "$LOGS/env.log"
+      echo "C compiler: $(command -v gcc || command -v cc || echo 'none (torch.compile will fail)')" \
+        | tee -a "$LOGS/env.log"
+      "$PY" -c "from mixup_repro.results import git_commit; c = git_commit(); print('commit', c or \
+'UNKNOWN: set MIXUP_REPRO_GIT_COMMIT (the records will say git_commit null)')" 2>&1 | tee -a "$LOGS/env.log"
       ls -l "$MIXUP_REPRO_DATA/fashion-mnist" 2>&1 | tee -a "$LOGS/env.log" || true ;;
     sync)
       if [ "$SCALE" = smoke ]; then say "skipped sync: it needs a GPU"; pack; continue; fi
@@ -100,15 +124,22 @@ torch.cuda.get_device_name(0))" 2>&1 | tee "$LOGS/env.log"
       limited 240 "$PY" benchmarks/speed.py --dataset fashion-mnist "${SPEED[@]}" --out "$BENCH_OUT" \
         --label "issue 7" --variants "${VARIANTS_FM[@]}" --concurrency "${CONC[@]}" 2>&1 | tee "$LOGS/speed-fm.log" || ok=$? ;;
     precision)
-      t=$(( $(left) - 30 ))
-      if [ "$t" -lt 120 ]; then say "skipped precision: only $t s left"; pack; continue; fi
-      pids=()
-      for p in "${PRECS[@]}"; do for s in 0 1 2; do
+      # seed by seed, bf16 and fp32 side by side (PREC_WORKERS at once, default 2): a stage cut short by the time
+      # limit leaves whole pairs done, and a later session runs only the missing ones (results are reused)
+      running=0
+      for s in 0 1 2; do for p in "${PRECS[@]}"; do
+        if [ "$running" -ge "${PREC_WORKERS:-2}" ]; then
+          wait -n; rc=$?; running=$((running - 1)); [ $rc -eq 0 ] || [ $rc -eq 124 ] || ok=$rc
+        fi
+        t=$(( $(left) - 30 ))
+        if [ "$t" -lt 60 ]; then say "precision: not started, only $t s left: $p seed $s"; continue; fi
         timeout -s TERM -k 20 "$t" "$PY" -m mixup_repro train --dataset fashion-mnist --method mixup \
           "${PREC[@]}" --precision "$p" --seed "$s" --out "$PREC_OUT" --quiet > "$LOGS/precision_${p}_$s.log" 2>&1 &
-        pids+=($!)
+        running=$((running + 1))
       done; done
-      for pid in "${pids[@]}"; do wait "$pid" || { rc=$?; [ $rc -eq 124 ] || ok=$rc; }; done
+      while [ "$running" -gt 0 ]; do
+        wait -n; rc=$?; running=$((running - 1)); [ $rc -eq 0 ] || [ $rc -eq 124 ] || ok=$rc
+      done
       tail -n 1 "$LOGS"/precision_*.log ;;
     headline)
       run_table headline --seeds 0 1 2 --rows "ERM [model=PreAct ResNet-18]" "mixup α=1 [model=PreAct ResNet-18]" \

@@ -11,6 +11,11 @@ transforms in a DataLoader with ``--num-workers`` workers, fp32, a host sync eve
 ``fp32``, ``bf16-default``, ``bf16-reduce-overhead``). Seconds per epoch are the median over epochs 2..N
 (the first epoch carries warm-up and compilation, reported apart). Writes one JSON record to ``--out``
 (see :mod:`mixup_repro.speed`) and prints a table.
+
+The record is rewritten after every phase (the reference, each variant, the concurrent runs, the profile), so
+a run cut short by a time limit (SIGTERM) or a failing phase keeps what was measured: a failed phase is named
+with its error under ``errors`` (exit status 1), a stop by signal under ``stopped`` (exit status 0), and
+``complete`` is true only when every phase ran.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import signal
 import statistics
 import sys
 import time
+import traceback
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,11 +44,20 @@ import torch  # noqa: E402
 
 from benchmarks import reference  # noqa: E402
 from mixup_repro import TrainConfig, fit  # noqa: E402
+from mixup_repro.checkpoint import Interrupted  # noqa: E402
 from mixup_repro.data import load_dataset, subset_per_class  # noqa: E402
 from mixup_repro.models import build_model  # noqa: E402
 from mixup_repro.results import device_name, git_commit, versions  # noqa: E402
 from mixup_repro.speed import SCHEMA, speed_table, train_flops_per_image, write_speed_result  # noqa: E402
 from mixup_repro.train import COMPILE_MODES  # noqa: E402
+
+
+class _TimeUp(BaseException):
+    """SIGTERM outside :func:`mixup_repro.fit` (which turns it into :class:`Interrupted` after a checkpoint)."""
+
+
+def _raise_time_up(signum, frame):
+    raise _TimeUp("SIGTERM")
 
 
 def parse_variant(text: str) -> tuple[str, str]:
@@ -118,7 +134,8 @@ def time_ours(args, variant, ds, device, flops) -> dict:
     t = res.record["timing"]
     med = t["median_epoch_s"] or t["first_epoch_s"]
     return {"name": variant_name(variant), "precision": precision, "compile": mode,
-            "channels_last": res.record["channels_last_used"], "epochs": args.epochs,
+            "channels_last": res.record["channels_last_used"], "tf32_allowed": res.record.get("tf32_allowed"),
+            "epochs": args.epochs,
             "epoch_s": t["epoch_train_s"], "first_epoch_s": t["first_epoch_s"], "warmup_s": t["warmup_s"],
             "s_per_epoch": med, **_rates(ds.num_train, flops, med), "eval_s": t["median_eval_s"],
             "peak_mem_gib": _peak_gib(device), "wall_s": round(wall, 3),
@@ -151,10 +168,17 @@ def time_concurrent(args, k: int, variant, device) -> dict:
         t0 = time.perf_counter()
         procs = [subprocess.Popen(c, cwd=ROOT, env=e, stdout=subprocess.DEVNULL, stderr=f)
                  for c, e, f in zip(cmds, env, logs)]
-        codes = [p.wait() for p in procs]
+        try:
+            codes = [p.wait() for p in procs]
+        finally:  # stopped (time limit) or failed: no child outlives its temporary folder
+            for p in procs:
+                if p.poll() is None:
+                    p.terminate()
+            for p in procs:
+                p.wait()
+            for f in logs:
+                f.close()
         wall = time.perf_counter() - t0
-        for f in logs:
-            f.close()
         if any(codes):
             i = next(i for i, c in enumerate(codes) if c)
             raise RuntimeError(f"concurrent run {i} failed: " + (Path(tmp) / f"stderr_{i}.txt").read_text()[-800:])
@@ -174,7 +198,8 @@ def time_concurrent(args, k: int, variant, device) -> dict:
 def profile_ours(args, variant, device, steps: int = 60) -> dict:
     """Profile ``steps`` training steps of one variant with :mod:`torch.profiler`: where the time goes.
 
-    One run of 2 epochs of ``steps`` steps each; the profiler skips the first epoch (warm-up, compilation) and
+    One run of 2 epochs of ``steps`` steps each (compiled code of an earlier run of the same variant is
+    reused where its guards allow); the profiler skips the first epoch (warm-up, compilation) and
     the first 5 steps of the second, then records the rest of its training steps (not the evaluation). Returns
     the device's busy time (the sum of its kernels' times) against the wall time of the recorded steps: a
     ratio well under 1 means the GPU waits for the host (launch-bound), near 1 that the kernels are the cost;
@@ -183,7 +208,6 @@ def profile_ours(args, variant, device, steps: int = 60) -> dict:
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile, schedule
 
-    torch._dynamo.reset()
     per_class = max(1, steps * args.batch_size // 10)  # 10 classes: exactly `steps` full batches per epoch
     cfg = ours_config(args, variant, device, epochs=2, subset=per_class, test_subset=10)
     cuda = device.type == "cuda"
@@ -266,58 +290,106 @@ def main(argv=None) -> int:
     flops = train_flops_per_image(model, ds.input_shape)
     print(f"{args.dataset}: {ds.num_train} training images {tuple(ds.input_shape)}; {args.model} width {args.width}: "
           f"{flops / 1e9:.3f} GFLOP per image per training step; device {device_name(device)}", flush=True)
-    ref = None
-    if not args.no_reference:
-        ref = time_reference(args, ds, device, flops)
-        print(f"reference: {ref['s_per_epoch']:.3f} s/epoch (epochs {ref['epoch_s']})", flush=True)
-    variants = []
-    for v in args.variants:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            variants.append(time_ours(args, v, ds, device, flops))
-        print(f"ours {variants[-1]['name']}: {variants[-1]['s_per_epoch']:.3f} s/epoch "
-              f"(epochs {variants[-1]['epoch_s']})", flush=True)
-    best = min(variants, key=lambda v: v["s_per_epoch"])
-    concurrent = []
-    for k in args.concurrency:
-        concurrent.append(time_concurrent(args, k, (best["precision"], best["compile"]), device))
-        c = concurrent[-1]
-        together = "no overlap" if c["aggregate_images_per_s"] is None else \
-            f"{c['aggregate_images_per_s']:,.0f} images/s together over {c['overlap_s']:.1f} s of overlap"
-        print(f"{k} runs at once ({c['variant']}): {together} (at least {c['lower_bound_images_per_s']:,.0f} "
-              f"over the whole {c['wall_s']:.0f} s)", flush=True)
-    prof = None
-    if args.profile:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            prof = profile_ours(args, (best["precision"], best["compile"]), device, steps=args.profile_steps)
-        busy = prof["busy_fraction"]
-        print(f"profile of {prof['variant']}: " + (f"device busy {100 * busy:.0f} % of the training time; "
-              if busy is not None else "") + "top: " + ", ".join(f"{t['op']} {t['s']:.3f} s" for t in prof["top"][:5]))
     record = {
         "schema": SCHEMA, "device": device_name(device), "dataset": args.dataset, "model": args.model,
         "batch_size": args.batch_size, "num_train": ds.num_train, "input_shape": list(ds.input_shape),
-        "train_flops_per_image": flops,
-        "reference_s_per_epoch": ref["s_per_epoch"] if ref else None,
-        "ours_s_per_epoch": best["s_per_epoch"], "ours_best_variant": best["name"],
-        "speedup": ref["s_per_epoch"] / best["s_per_epoch"] if ref else None,
-        "reference": ref or {}, "variants": variants, "concurrent": concurrent, "profile": prof,
+        "train_flops_per_image": flops, "reference_s_per_epoch": None, "ours_s_per_epoch": None,
+        "ours_best_variant": None, "speedup": None, "reference": {}, "variants": [], "concurrent": [],
+        "profile": None, "complete": False, "errors": {}, "stopped": None,
         "settings": {"width": args.width, "epochs": args.epochs, "reference_epochs": args.reference_epochs,
                      "subset": args.subset, "test_subset": args.test_subset, "method": "mixup", "alpha": 1.0,
                      "optimizer": "sgd lr 0.1 momentum 0.9 wd 1e-4", "statistic": "median s/epoch over epochs 2..N",
                      "label": args.label},
         "compile_caches": {k: os.environ.get(k) for k in COLD_CACHE},
+        # PyTorch's defaults, under which the reference runs (TF32 cuDNN convolutions on a GPU); our fp32
+        # variants turn TF32 off for their run (each variant's ``tf32_allowed``)
         "backends": {"cudnn_benchmark": torch.backends.cudnn.benchmark,
                      "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
                      "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32},
-        "versions": versions(), "git_commit": git_commit(), "started": started,
-        "wall_s": round(time.perf_counter() - t_all, 1), "host": platform.node(), "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
+        "versions": versions(), "git_commit": git_commit(), "started": started, "wall_s": None,
+        "host": platform.node(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
     }
-    path = write_speed_result(record, args.out)
+
+    def save() -> Path:
+        done = record["variants"]
+        best = min(done, key=lambda v: v["s_per_epoch"]) if done else None
+        ref_s = record["reference"].get("s_per_epoch")
+        record.update(reference_s_per_epoch=ref_s, ours_s_per_epoch=best and best["s_per_epoch"],
+                      ours_best_variant=best and best["name"],
+                      speedup=ref_s / best["s_per_epoch"] if ref_s and best else None,
+                      wall_s=round(time.perf_counter() - t_all, 1))
+        return write_speed_result(record, args.out)
+
+    def run_phase(name: str, fn) -> bool:
+        """Run one phase; record its failure or a stop by signal, then rewrite the record. False: stop here."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fn()
+        except (Interrupted, _TimeUp) as e:
+            record["stopped"] = f"{name}: {e}"
+            print(f"stopped during {name} ({e}); the record keeps the phases before it", flush=True)
+            return False
+        except Exception as e:  # noqa: BLE001 - one failed phase must not lose the others' measurements
+            record["errors"][name] = f"{type(e).__name__}: {e}"[:2000]
+            traceback.print_exc()
+            print(f"{name} FAILED: {type(e).__name__}: {e}", flush=True)
+        finally:
+            save()
+        return True
+
+    def reference_phase():
+        ref = time_reference(args, ds, device, flops)
+        record["reference"] = ref
+        print(f"reference: {ref['s_per_epoch']:.3f} s/epoch (epochs {ref['epoch_s']})", flush=True)
+
+    def variant_phase(v):
+        record["variants"].append(time_ours(args, v, ds, device, flops))
+        print(f"ours {record['variants'][-1]['name']}: {record['variants'][-1]['s_per_epoch']:.3f} s/epoch "
+              f"(epochs {record['variants'][-1]['epoch_s']})", flush=True)
+
+    def concurrent_phase(k, variant):
+        record["concurrent"].append(time_concurrent(args, k, variant, device))
+        c = record["concurrent"][-1]
+        together = "no overlap" if c["aggregate_images_per_s"] is None else \
+            f"{c['aggregate_images_per_s']:,.0f} images/s together over {c['overlap_s']:.1f} s of overlap"
+        print(f"{k} runs at once ({c['variant']}): {together} (at least {c['lower_bound_images_per_s']:,.0f} "
+              f"over the whole {c['wall_s']:.0f} s)", flush=True)
+
+    def profile_phase(variant):
+        prof = record["profile"] = profile_ours(args, variant, device, steps=args.profile_steps)
+        busy = prof["busy_fraction"]
+        print(f"profile of {prof['variant']}: " + (f"device busy {100 * busy:.0f} % of the training time; "
+              if busy is not None else "") + "top: " + ", ".join(f"{t['op']} {t['s']:.3f} s" for t in prof["top"][:5]))
+
+    def phases():
+        if not args.no_reference:
+            yield "reference", reference_phase
+        for v in args.variants:
+            yield f"ours {variant_name(v)}", lambda v=v: variant_phase(v)
+        done = record["variants"]
+        eager = [v for v in done if v["compile"] == "none"] or done  # as `table --workers K` runs by default
+        if args.concurrency and eager:
+            pick = min(eager, key=lambda v: v["s_per_epoch"])
+            for k in args.concurrency:
+                yield f"{k} at once", lambda k=k: concurrent_phase(k, (pick["precision"], pick["compile"]))
+        if args.profile and done:
+            best = min(done, key=lambda v: v["s_per_epoch"])
+            yield "profile", lambda: profile_phase((best["precision"], best["compile"]))
+
+    previous = signal.signal(signal.SIGTERM, _raise_time_up)  # outside fit (which checkpoints) too
+    try:
+        for name, fn in phases():
+            if not run_phase(name, fn):
+                break
+        else:
+            record["complete"] = not record["errors"]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    path = save()
     print(speed_table([dict(record, file=str(path))]))
     print(f"wrote {path}")
-    return 0
+    return 1 if record["errors"] else 0
 
 
 if __name__ == "__main__":

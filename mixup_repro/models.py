@@ -481,7 +481,9 @@ class _GRUHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 4:  # (B, 1, H, W): rows as time steps
             x = x[:, 0]
-        _, h_n = self.gru(x)
+        # the GRU itself runs in fp32: under CUDA autocast, cuDNN's RNNs are cast to fp16 whatever dtype was asked
+        with torch.autocast(x.device.type, enabled=False):
+            _, h_n = self.gru(x.float())
         return self.linear(self.dropout(h_n[-1]))
 
 

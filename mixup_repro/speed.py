@@ -204,6 +204,11 @@ def speed_summary(folder="benchmarks/results", precision_dir=None, *, table: boo
             lines.append(f"Several runs on one device ({r['device']}, {r['dataset']}, {conc[0]['variant']}, "
                          f"`{Path(r['file']).name}`; the together figures include the runs' evaluations): "
                          + "; ".join(parts) + ".")
+    for r in recs:
+        if r.get("complete") is False:  # rewritten after every phase: a cut-short run keeps what it measured
+            why = [f"stopped during {r['stopped']}"] if r.get("stopped") else []
+            why += [f"{name} failed ({err.splitlines()[0][:160]})" for name, err in (r.get("errors") or {}).items()]
+            lines.append(f"`{Path(r['file']).name}` is incomplete: " + ("; ".join(why) or "it ended early") + ".")
     if precision_dir is not None:
         lines.append(precision_summary(precision_dir))
     if table:

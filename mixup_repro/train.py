@@ -37,6 +37,7 @@ each epoch.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -294,7 +295,10 @@ class _Dist:
         if device.type == "cuda":
             torch.cuda.set_device(device)
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            if device.type == "cuda":  # device_id: NCCL binds this rank to its GPU at once (no guess at barriers)
+                dist.init_process_group("nccl", device_id=device)
+            else:
+                dist.init_process_group("gloo")
             self.own_group = True
         if dist.get_world_size() != self.world:
             raise RuntimeError(f"WORLD_SIZE={self.world} but the process group has {dist.get_world_size()} ranks")
@@ -407,8 +411,8 @@ class _Partners:
                 rows = []
                 for c in range(ds.num_classes):
                     members = (y == c).nonzero().squeeze(1).cpu()
-                    kc = min(k, len(members) - 1)
-                    nn_c = knn_partners(ds.x_train[members.to(ds.device)].cpu(), kc, cache_dir=cache_dir)
+                    kc = min(k, len(members) - 1)  # distances on the data's device (the GPU, where it is)
+                    nn_c = knn_partners(ds.x_train[members.to(ds.device)], kc, cache_dir=cache_dir).cpu()
                     rows.append((members, members[nn_c]))
                 kmin = min(r[1].shape[1] for r in rows)
                 table = torch.empty(ds.num_train, kmin, dtype=torch.long)
@@ -416,7 +420,7 @@ class _Partners:
                     table[members] = nbrs[:, :kmin]
                 self.knn = table.to(ds.device)
             else:
-                self.knn = knn_partners(ds.x_train.cpu(), k, cache_dir=cache_dir).to(ds.device)
+                self.knn = knn_partners(ds.x_train, k, cache_dir=cache_dir)
         elif cfg.same_class:
             order = torch.argsort(y, stable=True)
             counts = torch.bincount(y, minlength=ds.num_classes)
@@ -459,6 +463,32 @@ def _autocast(cfg: TrainConfig, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=_precision(cfg, device) == "bf16")
 
 
+def _ieee_fp32(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether the run's float32 convolutions and matrix products must be IEEE fp32, not TF32: a CUDA run in
+    ``precision="fp32"`` (the comparison for bf16), where PyTorch would otherwise let cuDNN use TF32."""
+    return device.type == "cuda" and _precision(cfg, device) == "fp32"
+
+
+@contextlib.contextmanager
+def _no_tf32(enabled: bool):
+    """Within the block, cuDNN and cuBLAS run float32 convolutions and matrix products in IEEE fp32, not TF32;
+    the previous settings come back after it. Set through the ``allow_tf32`` flags, which torch 2.9+ mirrors in
+    its ``fp32_precision`` ones, and which Inductor reads (after a write of the newer flags, reading the older
+    ones raises)."""
+    if not enabled:
+        yield
+        return
+    flags = (torch.backends.cudnn, torch.backends.cuda.matmul)
+    saved = [f.allow_tf32 for f in flags]
+    try:
+        for f in flags:
+            f.allow_tf32 = False
+        yield
+    finally:
+        for f, value in zip(flags, saved):
+            f.allow_tf32 = value
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Evaluation
 # ----------------------------------------------------------------------------------------------------------
@@ -499,7 +529,10 @@ def fgsm_error(model: nn.Module, x_uint8, y, eps: float, inputs: _Inputs, *, bat
     wrong = 0
     for i in range(0, x_uint8.shape[0], batch_size):
         xb, yb = x_uint8[i:i + batch_size], y[i:i + batch_size]
-        x01 = (xb.float() / 255).requires_grad_(True)
+        x01 = xb.float() / 255
+        if inputs.channels_last:  # the layout the model was trained in
+            x01 = x01.contiguous(memory_format=torch.channels_last)
+        x01.requires_grad_(True)
         logits = model((x01 - inputs.mean.view(-1, 1, 1)) / inputs.std.view(-1, 1, 1))
         grad, = torch.autograd.grad(F.cross_entropy(logits, yb), x01)
         adv = (x01 + eps * grad.sign()).clamp(0, 1).detach()
@@ -599,7 +632,8 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
             if (force or not resume) and dist_.rank == 0:
                 ckpt_path.unlink(missing_ok=True)
             dist_.barrier()  # no rank looks for a checkpoint before rank 0 has removed it
-        return _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model, on_step)
+        with _no_tf32(_ieee_fp32(cfg, device)):
+            return _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model, on_step)
     finally:
         dist_.close()
 
@@ -697,13 +731,15 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
         }
         return save_checkpoint(ckpt_path, state)
 
-    net = model
+    plain = model
     if dist_.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        plain = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    net = plain
     if cfg.compile != "none":
-        net = torch.compile(net, mode=None if cfg.compile == "default" else cfg.compile)
+        net = torch.compile(plain, mode=None if cfg.compile == "default" else cfg.compile)
+    full_steps = n // bs  # a smaller last batch runs uncompiled: no second (dynamic-shape) compilation for it
     graphs = cfg.compile in ("reduce-overhead", "max-autotune") and device.type == "cuda"  # modes with CUDA graphs
 
     from tqdm.auto import tqdm
@@ -718,7 +754,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             if order is None:
                 order = torch.randperm(n, generator=gens["order"], device=device)
             for step in range(start_step, steps):
-                if graphs:  # a new iteration for the CUDA graphs of torch.compile(mode="reduce-overhead")
+                if graphs and step < full_steps:  # a new iteration of torch.compile's CUDA graphs
                     torch.compiler.cudagraph_mark_step_begin()
                 idx = order[step * bs:(step + 1) * bs]
                 weight = 1.0
@@ -728,7 +764,8 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
                 xb = inputs(ds.x_train[idx], gens["augment"], train=True)
                 yb = ds.y_train[idx]
                 with autocast:
-                    loss = _loss(cfg, net, xb, yb, idx, ds.num_classes, partners, ds, inputs, gens)
+                    loss = _loss(cfg, net if step < full_steps else plain, xb, yb, idx, ds.num_classes, partners,
+                                 ds, inputs, gens)
                 opt.zero_grad(set_to_none=True)
                 (loss * weight if weight != 1.0 else loss).backward()
                 opt.step()
@@ -842,6 +879,7 @@ def _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t
         "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_s": round(wall, 3), "threads": torch.get_num_threads(), "host": os.uname().nodename,
         "precision_used": _precision(cfg, device), "channels_last_used": inputs.channels_last,
+        "tf32_allowed": None if device.type != "cuda" else not _ieee_fp32(cfg, device),  # cuDNN convolutions
         "world_size": world,
     }
     return record

@@ -41,8 +41,43 @@ def test_benchmark_times_reference_and_ours_and_writes_a_record(tmp_path, capsys
     if two["aggregate_images_per_s"] is not None:
         assert two["aggregate_images_per_s"] == pytest.approx(two["epochs_in_overlap"] * 100 / two["overlap_s"],
                                                               rel=1e-2)
-    assert "2 at once:" in speed_summary(tmp_path)
+    assert rec["complete"] is True and rec["errors"] == {} and rec["stopped"] is None
+    assert "2 at once:" in speed_summary(tmp_path) and "incomplete" not in speed_summary(tmp_path)
     assert "ours: fp32" in capsys.readouterr().out
+
+
+TINY = ["--device", "cpu", "--width", "4", "--subset", "10", "--test-subset", "5", "--epochs", "2",
+        "--no-reference", "--variants", "fp32", "bf16"]
+
+
+def test_a_failed_phase_keeps_the_others_and_a_stop_keeps_what_came_before(tmp_path, monkeypatch, capsys):
+    from mixup_repro.checkpoint import Interrupted
+
+    def broken_profile(*a, **k):
+        raise RuntimeError("no profiler here")
+
+    monkeypatch.setattr(speed, "profile_ours", broken_profile)
+    assert speed.main(TINY + ["--profile", "--out", str(tmp_path / "failed")]) == 1  # a failure is an error
+    (path,) = (tmp_path / "failed").glob("*.json")
+    rec = json.loads(path.read_text())
+    assert [v["name"] for v in rec["variants"]] == ["fp32", "bf16"] and rec["ours_s_per_epoch"] > 0
+    assert rec["errors"] == {"profile": "RuntimeError: no profiler here"} and rec["complete"] is False
+    assert "profile failed (RuntimeError: no profiler here)" in speed_summary(tmp_path / "failed")
+
+    real = speed.time_ours
+
+    def stopped_second(args, variant, *rest):
+        if variant[0] == "bf16":  # the time limit arrives during the second variant
+            raise Interrupted("SIGTERM", None, 1, 3)
+        return real(args, variant, *rest)
+
+    monkeypatch.setattr(speed, "time_ours", stopped_second)
+    assert speed.main(TINY + ["--profile", "--out", str(tmp_path / "stopped")]) == 0  # a stop is not a failure
+    (path,) = (tmp_path / "stopped").glob("*.json")
+    rec = json.loads(path.read_text())
+    assert [v["name"] for v in rec["variants"]] == ["fp32"] and rec["profile"] is None  # nothing after the stop
+    assert rec["stopped"].startswith("ours bf16: interrupted by SIGTERM") and rec["complete"] is False
+    assert rec["errors"] == {} and "stopped during ours bf16" in capsys.readouterr().out
 
 
 def test_flops_of_preact_resnet18_match_its_known_size():
@@ -113,6 +148,7 @@ def test_gpu_session_script_runs_its_stages_at_toy_size(tmp_path):
                           capture_output=True, text=True, timeout=400)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "skipped sync: it needs a GPU" in proc.stdout and "new results files: 8" in proc.stdout
+    assert "C compiler: /" in proc.stdout and "\ncommit " in proc.stdout and "UNKNOWN" not in proc.stdout
     with tarfile.open(tmp_path / "session.tgz") as tar:
         names = tar.getnames()
     assert sum("/benchmarks/" in n and n.endswith(".json") for n in names) == 2
@@ -128,4 +164,10 @@ def test_gpu_session_script_runs_its_stages_at_toy_size(tmp_path):
     assert dry.returncode == 0 and "headline: 12 distinct runs" in dry.stdout and "ablation: 22 distinct runs" in dry.stdout
     bad = subprocess.run(script + ["speed", "bogus"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "unknown stage 'bogus'" in bad.stderr
+    empty = tmp_path / "no-data"  # no Fashion-MNIST anywhere: its stages refuse before anything runs
+    empty.mkdir()
+    nodata = subprocess.run(script + ["speed", "speed-fm"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env=env | {"MIXUP_REPRO_DATA": str(empty), "FMNIST_SYSTEM_DIR": str(empty)})
+    assert nodata.returncode == 2 and "stage 'speed-fm' needs Fashion-MNIST" in nodata.stderr
+    assert "stage speed" not in nodata.stdout
     assert tree() == before

@@ -134,6 +134,17 @@ def test_gru_reads_images_row_by_row():
         torch.testing.assert_close(model(x), model(x[:, 0]))
 
 
+def test_gru_runs_in_fp32_under_bf16_autocast():
+    # cuDNN's autocast casts RNNs to fp16 whatever dtype was asked; the GRU opts out and stays fp32
+    model = _small_model("gru", (7, 20))
+    seen = []
+    model.head.gru.register_forward_hook(lambda mod, inp, out: seen.append((inp[0].dtype, out[0].dtype)))
+    x = torch.randn(B, 7, 20)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = model(x.bfloat16())
+    assert seen == [(torch.float32, torch.float32)] and logits.shape == (B, 5)
+
+
 def test_mlp_flattens_images():
     model = _small_model("mlp", (1, 28, 28))
     x = torch.randn(B, 1, 28, 28)

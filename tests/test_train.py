@@ -134,7 +134,13 @@ def test_fgsm_on_points_is_refused_before_training():
 def test_compiled_model_trains_the_same_and_reports_compile_time_apart():
     base = dict(dataset="two-moons", model="mlp", method="mixup", epochs=3, optimizer="adam", lr=0.01, device="cpu")
     eager = fit(TrainConfig(**base), quiet=True)
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
     compiled = fit(TrainConfig(**base, compile="default"), quiet=True)
+    # one graph: the smaller last batch (1000 = 7 x 128 + 104) runs uncompiled instead of compiling a second
+    assert counters["stats"]["unique_graphs"] == 1
     assert run_id(TrainConfig(**base, compile="default")) == eager.run_id  # how it runs, not what it computes
     for key in ("train_loss", "test_loss"):
         assert compiled.curves[key] == pytest.approx(eager.curves[key], rel=1e-4)
@@ -168,3 +174,23 @@ def test_training_steps_read_no_tensor_value_on_the_host(host_reads, extra, tmp_
     within = [after_step[i] - after_step[i - 1] for i in range(1, len(after_step)) if i % steps]
     assert within == [0] * len(within), host_reads
     assert host_reads[("tolist", "train.py", "_fit")] == 3  # the fixture sees the once-per-epoch read
+
+
+def test_fp32_on_cuda_means_ieee_fp32_and_the_flags_come_back():
+    from mixup_repro.train import _ieee_fp32, _no_tf32
+
+    cuda, cpu = torch.device("cuda", 0), torch.device("cpu")
+    assert _ieee_fp32(TrainConfig(precision="fp32"), cuda)
+    assert not _ieee_fp32(TrainConfig(precision="bf16"), cuda) and not _ieee_fp32(TrainConfig(), cuda)  # auto: bf16
+    assert not _ieee_fp32(TrainConfig(precision="fp32"), cpu)  # no TF32 on a CPU
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    with _no_tf32(True):
+        assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cuda.matmul.allow_tf32 is False
+        if hasattr(torch.backends.cudnn, "conv"):  # torch 2.9+: the newer flags agree
+            assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+            assert torch.backends.cudnn.conv.fp32_precision != "tf32"
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before
+    with _no_tf32(False):
+        assert torch.backends.cudnn.allow_tf32 == before[0]
+    rec = fit(TrainConfig(dataset="two-moons", model="mlp", epochs=1, device="cpu"), quiet=True).record
+    assert rec["tf32_allowed"] is None  # recorded for CUDA runs only
