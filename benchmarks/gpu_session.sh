@@ -49,7 +49,9 @@ STAGES=" env sync speed speed-fm precision headline ablation noise "
 FMNIST_FILES="train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"
 fmnist_here() {  # the four files in one of the folders the loader searches first
   local d f
-  for d in "$MIXUP_REPRO_DATA/fashion-mnist" "$MIXUP_REPRO_DATA" "${FMNIST_SYSTEM_DIR:-/usr/share/datasets/fashion-mnist}"; do
+  # (FMNIST_SYSTEM_DIR: a hook for the tests; the loader's system folder is fixed)
+  for d in "$MIXUP_REPRO_DATA/fashion-mnist" "$MIXUP_REPRO_DATA" "$MIXUP_REPRO_DATA/FashionMNIST/raw" \
+    "${FMNIST_SYSTEM_DIR:-/usr/share/datasets/fashion-mnist}"; do
     for f in $FMNIST_FILES; do [ -f "$d/$f.gz" ] || [ -f "$d/$f" ] || continue 2; done
     return 0
   done
@@ -58,6 +60,7 @@ fmnist_here() {  # the four files in one of the folders the loader searches firs
 for stage in "$@"; do
   case "$STAGES" in *" $stage "*) ;; *) echo "unknown stage '$stage'; stages:$STAGES" >&2; exit 2 ;; esac
   case "$stage" in env|speed) ;; *)
+    [ -n "${DRY_RUN:-}" ] && continue  # listing the runs needs no data
     if ! fmnist_here; then
       echo "stage '$stage' needs Fashion-MNIST ($FMNIST_FILES, .gz) in $MIXUP_REPRO_DATA/fashion-mnist:" \
         "copy them there and carry .data (benchmarks/README.md); nothing ran" >&2
@@ -124,21 +127,18 @@ torch.cuda.get_device_name(0))" 2>&1 | tee "$LOGS/env.log"
       limited 240 "$PY" benchmarks/speed.py --dataset fashion-mnist "${SPEED[@]}" --out "$BENCH_OUT" \
         --label "issue 7" --variants "${VARIANTS_FM[@]}" --concurrency "${CONC[@]}" 2>&1 | tee "$LOGS/speed-fm.log" || ok=$? ;;
     precision)
-      # seed by seed, bf16 and fp32 side by side (PREC_WORKERS at once, default 2): a stage cut short by the time
-      # limit leaves whole pairs done, and a later session runs only the missing ones (results are reused)
-      running=0
-      for s in 0 1 2; do for p in "${PRECS[@]}"; do
-        if [ "$running" -ge "${PREC_WORKERS:-2}" ]; then
-          wait -n; rc=$?; running=$((running - 1)); [ $rc -eq 0 ] || [ $rc -eq 124 ] || ok=$rc
-        fi
+      # a seed at a time, bf16 and fp32 side by side: a stage cut short by the time limit leaves whole pairs
+      # done, and a later session runs only the missing ones (finished results are reused, not run again)
+      for s in 0 1 2; do
         t=$(( $(left) - 30 ))
-        if [ "$t" -lt 60 ]; then say "precision: not started, only $t s left: $p seed $s"; continue; fi
-        timeout -s TERM -k 20 "$t" "$PY" -m mixup_repro train --dataset fashion-mnist --method mixup \
-          "${PREC[@]}" --precision "$p" --seed "$s" --out "$PREC_OUT" --quiet > "$LOGS/precision_${p}_$s.log" 2>&1 &
-        running=$((running + 1))
-      done; done
-      while [ "$running" -gt 0 ]; do
-        wait -n; rc=$?; running=$((running - 1)); [ $rc -eq 0 ] || [ $rc -eq 124 ] || ok=$rc
+        if [ "$t" -lt 60 ]; then say "precision: seed $s not started, only $t s left"; continue; fi
+        pids=()
+        for p in "${PRECS[@]}"; do
+          timeout -s TERM -k 20 "$t" "$PY" -m mixup_repro train --dataset fashion-mnist --method mixup \
+            "${PREC[@]}" --precision "$p" --seed "$s" --out "$PREC_OUT" --quiet > "$LOGS/precision_${p}_$s.log" 2>&1 &
+          pids+=($!)
+        done
+        for pid in "${pids[@]}"; do wait "$pid" || { rc=$?; [ $rc -eq 124 ] || ok=$rc; }; done
       done
       tail -n 1 "$LOGS"/precision_*.log ;;
     headline)

@@ -49,7 +49,7 @@ from mixup_repro.data import load_dataset, subset_per_class  # noqa: E402
 from mixup_repro.models import build_model  # noqa: E402
 from mixup_repro.results import device_name, git_commit, versions  # noqa: E402
 from mixup_repro.speed import SCHEMA, speed_table, train_flops_per_image, write_speed_result  # noqa: E402
-from mixup_repro.train import COMPILE_MODES  # noqa: E402
+from mixup_repro.train import COMPILE_MODES, _cudnn_tf32  # noqa: E402
 
 
 class _TimeUp(BaseException):
@@ -134,7 +134,7 @@ def time_ours(args, variant, ds, device, flops) -> dict:
     t = res.record["timing"]
     med = t["median_epoch_s"] or t["first_epoch_s"]
     return {"name": variant_name(variant), "precision": precision, "compile": mode,
-            "channels_last": res.record["channels_last_used"], "tf32_allowed": res.record.get("tf32_allowed"),
+            "channels_last": res.record["channels_last_used"], "tf32_training": res.record.get("tf32_training"),
             "epochs": args.epochs,
             "epoch_s": t["epoch_train_s"], "first_epoch_s": t["first_epoch_s"], "warmup_s": t["warmup_s"],
             "s_per_epoch": med, **_rates(ds.num_train, flops, med), "eval_s": t["median_eval_s"],
@@ -300,12 +300,7 @@ def main(argv=None) -> int:
                      "subset": args.subset, "test_subset": args.test_subset, "method": "mixup", "alpha": 1.0,
                      "optimizer": "sgd lr 0.1 momentum 0.9 wd 1e-4", "statistic": "median s/epoch over epochs 2..N",
                      "label": args.label},
-        "compile_caches": {k: os.environ.get(k) for k in COLD_CACHE},
-        # PyTorch's defaults, under which the reference runs (TF32 cuDNN convolutions on a GPU); our fp32
-        # variants turn TF32 off for their run (each variant's ``tf32_allowed``)
-        "backends": {"cudnn_benchmark": torch.backends.cudnn.benchmark,
-                     "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
-                     "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32},
+        "compile_caches": {k: os.environ.get(k) for k in COLD_CACHE}, "backends": {},
         "versions": versions(), "git_commit": git_commit(), "started": started, "wall_s": None,
         "host": platform.node(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
     }
@@ -314,6 +309,9 @@ def main(argv=None) -> int:
         done = record["variants"]
         best = min(done, key=lambda v: v["s_per_epoch"]) if done else None
         ref_s = record["reference"].get("s_per_epoch")
+        # the global flags as the loops left them: the reference runs under PyTorch's defaults (TF32 cuDNN
+        # convolutions on a GPU); our fp32 variants turn TF32 off in their training steps (``tf32_training``)
+        record["backends"] = {"cudnn_benchmark": torch.backends.cudnn.benchmark, "cudnn_allow_tf32": _cudnn_tf32()}
         record.update(reference_s_per_epoch=ref_s, ours_s_per_epoch=best and best["s_per_epoch"],
                       ours_best_variant=best and best["name"],
                       speedup=ref_s / best["s_per_epoch"] if ref_s and best else None,
@@ -327,8 +325,8 @@ def main(argv=None) -> int:
                 warnings.simplefilter("ignore")
                 fn()
         except (Interrupted, _TimeUp) as e:
-            record["stopped"] = f"{name}: {e}"
-            print(f"stopped during {name} ({e}); the record keeps the phases before it", flush=True)
+            record["stopped"] = f"{name}: {e.signame if isinstance(e, Interrupted) else e}"
+            print(f"stopped during {record['stopped']}; the record keeps the phases before it", flush=True)
             return False
         except Exception as e:  # noqa: BLE001 - one failed phase must not lose the others' measurements
             record["errors"][name] = f"{type(e).__name__}: {e}"[:2000]
@@ -384,8 +382,10 @@ def main(argv=None) -> int:
                 break
         else:
             record["complete"] = not record["errors"]
+    except _TimeUp:  # between two phases (e.g. while a record was written, atomically)
+        record["stopped"] = "between phases: SIGTERM"
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous)  # a second SIGTERM now ends the process; the last record stays
     path = save()
     print(speed_table([dict(record, file=str(path))]))
     print(f"wrote {path}")

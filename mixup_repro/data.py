@@ -886,9 +886,10 @@ def split_validation(n: int, fraction: float, *, seed: int = 0) -> tuple[torch.T
 # Nearest-neighbour partners
 # ----------------------------------------------------------------------------------------------------------
 
-def _knn_cache_name(flat_cpu: torch.Tensor, k: int) -> str:
+def _knn_cache_name(flat_cpu: torch.Tensor, k: int, device_type: str = "cpu") -> str:
     h = hashlib.sha1(usedforsecurity=False)
-    h.update(f"{flat_cpu.dtype}|{tuple(flat_cpu.shape)}|".encode())
+    # the computing device is part of the key: near-ties in float32 distances may break differently on a GPU
+    h.update(f"{flat_cpu.dtype}|{tuple(flat_cpu.shape)}|{'' if device_type == 'cpu' else device_type + '|'}".encode())
     h.update(flat_cpu.contiguous().view(torch.uint8).numpy().tobytes())
     h.update(f"|k={k}".encode())
     return f"knn-{h.hexdigest()}.pt"
@@ -911,8 +912,8 @@ def knn_partners(x: torch.Tensor, k: int = 200, *, cache_dir: str | os.PathLike 
     k : int
         Number of neighbours, in ``[1, N - 1]``.
     cache_dir : path, optional
-        If given, the result is stored as ``cache_dir/knn-<sha1>.pt`` (sha1 of dtype, shape, data bytes and
-        ``k``; written atomically) and loaded from there on later calls.  An unreadable or mismatching
+        If given, the result is stored as ``cache_dir/knn-<sha1>.pt`` (sha1 of dtype, shape, device type, data
+        bytes and ``k``; written atomically) and loaded from there on later calls.  An unreadable or mismatching
         cache file is recomputed and overwritten.
     chunk : int
         Query rows per distance block (memory ``chunk * N`` floats).
@@ -931,7 +932,7 @@ def knn_partners(x: torch.Tensor, k: int = 200, *, cache_dir: str | os.PathLike 
     path = None
     if cache_dir is not None:
         cache = Path(cache_dir).expanduser()
-        path = cache / _knn_cache_name(flat.cpu(), k)
+        path = cache / _knn_cache_name(flat.cpu(), k, flat.device.type)
         if path.is_file():
             try:
                 cached = torch.load(path, map_location="cpu", weights_only=True)

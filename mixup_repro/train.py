@@ -464,29 +464,48 @@ def _autocast(cfg: TrainConfig, device: torch.device):
 
 
 def _ieee_fp32(cfg: TrainConfig, device: torch.device) -> bool:
-    """Whether the run's float32 convolutions and matrix products must be IEEE fp32, not TF32: a CUDA run in
-    ``precision="fp32"`` (the comparison for bf16), where PyTorch would otherwise let cuDNN use TF32."""
+    """Whether the run's training steps must compute float32 convolutions and matrix products in IEEE fp32, not
+    TF32: a CUDA run in ``precision="fp32"`` (the comparison for bf16), where cuDNN would otherwise use TF32."""
     return device.type == "cuda" and _precision(cfg, device) == "fp32"
+
+
+def _tf32_flags() -> list[tuple[object, str, object]]:
+    """``(namespace, attribute, IEEE value)`` of the flags that allow TF32. The legacy ``allow_tf32`` ones (which
+    torch 2.9+ mirrors in its ``fp32_precision`` ones, and which Inductor's autotuning reads) unless they can no
+    longer be read: after a write of the newer flags, torch 2.9+ raises on reading the legacy ones."""
+    try:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32  # noqa: B018 - may raise
+        return [(torch.backends.cudnn, "allow_tf32", False), (torch.backends.cuda.matmul, "allow_tf32", False)]
+    except RuntimeError:
+        return [(torch.backends.cudnn.conv, "fp32_precision", "ieee"),
+                (torch.backends.cudnn.rnn, "fp32_precision", "ieee"),
+                (torch.backends.cuda.matmul, "fp32_precision", "ieee")]
+
+
+def _cudnn_tf32() -> bool:
+    """Whether cuDNN may now run float32 convolutions in TF32 (read from whichever flags can be read)."""
+    try:
+        return bool(torch.backends.cudnn.allow_tf32)
+    except RuntimeError:
+        return torch.backends.cudnn.conv.fp32_precision == "tf32"
 
 
 @contextlib.contextmanager
 def _no_tf32(enabled: bool):
-    """Within the block, cuDNN and cuBLAS run float32 convolutions and matrix products in IEEE fp32, not TF32;
-    the previous settings come back after it. Set through the ``allow_tf32`` flags, which torch 2.9+ mirrors in
-    its ``fp32_precision`` ones, and which Inductor reads (after a write of the newer flags, reading the older
-    ones raises)."""
+    """Within the block, cuDNN and cuBLAS compute float32 convolutions and matrix products in IEEE fp32, not
+    TF32; the previous settings come back after it, also on an exception."""
     if not enabled:
         yield
         return
-    flags = (torch.backends.cudnn, torch.backends.cuda.matmul)
-    saved = [f.allow_tf32 for f in flags]
+    flags = _tf32_flags()
+    saved = [getattr(obj, name) for obj, name, _ in flags]
     try:
-        for f in flags:
-            f.allow_tf32 = False
+        for obj, name, value in flags:
+            setattr(obj, name, value)
         yield
     finally:
-        for f, value in zip(flags, saved):
-            f.allow_tf32 = value
+        for (obj, name, _), value in zip(flags, saved):
+            setattr(obj, name, value)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -632,8 +651,15 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
             if (force or not resume) and dist_.rank == 0:
                 ckpt_path.unlink(missing_ok=True)
             dist_.barrier()  # no rank looks for a checkpoint before rank 0 has removed it
-        with _no_tf32(_ieee_fp32(cfg, device)):
-            return _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model, on_step)
+        try:
+            result = _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model, on_step)
+        except Interrupted:  # every rank stops at the same epoch end (agreed), so every rank gets here
+            dist_.barrier()
+            raise
+        # the ranks leave together: one that tears its process group down while rank 0 still evaluates and
+        # writes could abort ("terminate called without an active exception", seen 1 in 12 runs with gloo)
+        dist_.barrier()
+        return result
     finally:
         dist_.close()
 
@@ -740,6 +766,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
     if cfg.compile != "none":
         net = torch.compile(plain, mode=None if cfg.compile == "default" else cfg.compile)
     full_steps = n // bs  # a smaller last batch runs uncompiled: no second (dynamic-shape) compilation for it
+    ieee, tf32_training = _ieee_fp32(cfg, device), None
     graphs = cfg.compile in ("reduce-overhead", "max-autotune") and device.type == "cuda"  # modes with CUDA graphs
 
     from tqdm.auto import tqdm
@@ -753,29 +780,32 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             t_epoch = time.perf_counter()
             if order is None:
                 order = torch.randperm(n, generator=gens["order"], device=device)
-            for step in range(start_step, steps):
-                if graphs and step < full_steps:  # a new iteration of torch.compile's CUDA graphs
-                    torch.compiler.cudagraph_mark_step_begin()
-                idx = order[step * bs:(step + 1) * bs]
-                weight = 1.0
-                if dist_.world > 1:  # this rank's part of the global batch, weighted by its size
-                    part = idx.tensor_split(dist_.world)[dist_.rank]
-                    weight, idx = part.shape[0] * dist_.world / idx.shape[0], part
-                xb = inputs(ds.x_train[idx], gens["augment"], train=True)
-                yb = ds.y_train[idx]
-                with autocast:
-                    loss = _loss(cfg, net if step < full_steps else plain, xb, yb, idx, ds.num_classes, partners,
-                                 ds, inputs, gens)
-                opt.zero_grad(set_to_none=True)
-                (loss * weight if weight != 1.0 else loss).backward()
-                opt.step()
-                if on_step is not None:
-                    on_step()
-                loss_sum += loss.detach().double() * idx.shape[0]
-                if stop.received and dist_.world == 1:  # under torchrun the ranks agree at the epoch's end
-                    written = checkpoint(epoch, step + 1, order, loss_sum, t0)
-                    bar.close()
-                    raise Interrupted(stop.received, written, epoch, step + 1)
+            with _no_tf32(ieee):  # an fp32 run trains in IEEE fp32 on a GPU; evaluation keeps the defaults
+                if tf32_training is None and device.type == "cuda":
+                    tf32_training = _cudnn_tf32()
+                for step in range(start_step, steps):
+                    if graphs and step < full_steps:  # a new iteration of torch.compile's CUDA graphs
+                        torch.compiler.cudagraph_mark_step_begin()
+                    idx = order[step * bs:(step + 1) * bs]
+                    weight = 1.0
+                    if dist_.world > 1:  # this rank's part of the global batch, weighted by its size
+                        part = idx.tensor_split(dist_.world)[dist_.rank]
+                        weight, idx = part.shape[0] * dist_.world / idx.shape[0], part
+                    xb = inputs(ds.x_train[idx], gens["augment"], train=True)
+                    yb = ds.y_train[idx]
+                    with autocast:
+                        loss = _loss(cfg, net if step < full_steps else plain, xb, yb, idx, ds.num_classes, partners,
+                                     ds, inputs, gens)
+                    opt.zero_grad(set_to_none=True)
+                    (loss * weight if weight != 1.0 else loss).backward()
+                    opt.step()
+                    if on_step is not None:
+                        on_step()
+                    loss_sum += loss.detach().double() * idx.shape[0]
+                    if stop.received and dist_.world == 1:  # under torchrun the ranks agree at the epoch's end
+                        written = checkpoint(epoch, step + 1, order, loss_sum, t0)
+                        bar.close()
+                        raise Interrupted(stop.received, written, epoch, step + 1)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # one wait per epoch, for an honest training time
             train_s = time.perf_counter() - t_epoch
@@ -821,6 +851,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             return RunResult(cfg, rid, {}, {}, model if keep_model else None, None, {})
         record = _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t0, dist_.world)
         record["timing"] = _timing(cfg, train_times, eval_times, epoch_ends)
+        record["tf32_training"] = tf32_training  # may cuDNN use TF32 in training steps (None: not a CUDA run)
         if stop.received:  # stopped while finishing: the final checkpoint holds the training; no results
             written = ckpt_path if ckpt_path is not None and ckpt_path.exists() else None
             raise Interrupted(stop.received, written, cfg.epochs, 0)
@@ -879,7 +910,6 @@ def _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t
         "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_s": round(wall, 3), "threads": torch.get_num_threads(), "host": os.uname().nodename,
         "precision_used": _precision(cfg, device), "channels_last_used": inputs.channels_last,
-        "tf32_allowed": None if device.type != "cuda" else not _ieee_fp32(cfg, device),  # cuDNN convolutions
         "world_size": world,
     }
     return record

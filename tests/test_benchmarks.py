@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,34 +51,51 @@ TINY = ["--device", "cpu", "--width", "4", "--subset", "10", "--test-subset", "5
         "--no-reference", "--variants", "fp32", "bf16"]
 
 
-def test_a_failed_phase_keeps_the_others_and_a_stop_keeps_what_came_before(tmp_path, monkeypatch, capsys):
-    from mixup_repro.checkpoint import Interrupted
-
+def test_a_failed_phase_keeps_the_others_and_is_an_error(tmp_path, monkeypatch):
     def broken_profile(*a, **k):
         raise RuntimeError("no profiler here")
 
     monkeypatch.setattr(speed, "profile_ours", broken_profile)
-    assert speed.main(TINY + ["--profile", "--out", str(tmp_path / "failed")]) == 1  # a failure is an error
-    (path,) = (tmp_path / "failed").glob("*.json")
+    assert speed.main(TINY + ["--profile", "--out", str(tmp_path)]) == 1  # a failure is an error
+    (path,) = tmp_path.glob("*.json")
     rec = json.loads(path.read_text())
     assert [v["name"] for v in rec["variants"]] == ["fp32", "bf16"] and rec["ours_s_per_epoch"] > 0
     assert rec["errors"] == {"profile": "RuntimeError: no profiler here"} and rec["complete"] is False
-    assert "profile failed (RuntimeError: no profiler here)" in speed_summary(tmp_path / "failed")
+    assert rec["backends"]["cudnn_benchmark"] == torch.backends.cudnn.benchmark  # as the loops left it
+    assert "profile failed (RuntimeError: no profiler here)" in speed_summary(tmp_path)
+
+
+@pytest.mark.parametrize("inside_fit", [False, True])
+def test_sigterm_keeps_the_phases_before_it_and_is_not_an_error(tmp_path, monkeypatch, capsys, inside_fit):
+    import os
+    import signal
+    import time
+
+    from mixup_repro import fit
 
     real = speed.time_ours
 
     def stopped_second(args, variant, *rest):
-        if variant[0] == "bf16":  # the time limit arrives during the second variant
-            raise Interrupted("SIGTERM", None, 1, 3)
-        return real(args, variant, *rest)
+        if variant[0] != "bf16":
+            return real(args, variant, *rest)
+        if inside_fit:  # fit finishes its step and raises Interrupted
+            fit(speed.ours_config(args, variant, "cpu"), None, quiet=True,
+                on_step=lambda: os.kill(os.getpid(), signal.SIGTERM))
+        else:  # the benchmark's own handler stops it
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)
+        raise AssertionError("SIGTERM did not stop the phase")
 
     monkeypatch.setattr(speed, "time_ours", stopped_second)
-    assert speed.main(TINY + ["--profile", "--out", str(tmp_path / "stopped")]) == 0  # a stop is not a failure
-    (path,) = (tmp_path / "stopped").glob("*.json")
+    handler = signal.getsignal(signal.SIGTERM)
+    assert speed.main(TINY + ["--profile", "--out", str(tmp_path)]) == 0  # a stop (time limit) is not a failure
+    assert signal.getsignal(signal.SIGTERM) == handler
+    (path,) = tmp_path.glob("*.json")
     rec = json.loads(path.read_text())
     assert [v["name"] for v in rec["variants"]] == ["fp32"] and rec["profile"] is None  # nothing after the stop
-    assert rec["stopped"].startswith("ours bf16: interrupted by SIGTERM") and rec["complete"] is False
-    assert rec["errors"] == {} and "stopped during ours bf16" in capsys.readouterr().out
+    assert rec["stopped"] == "ours bf16: SIGTERM" and rec["complete"] is False and rec["errors"] == {}
+    assert "stopped during ours bf16: SIGTERM" in capsys.readouterr().out
+    assert "is incomplete: stopped during ours bf16" in speed_summary(tmp_path)
 
 
 def test_flops_of_preact_resnet18_match_its_known_size():

@@ -183,14 +183,52 @@ def test_fp32_on_cuda_means_ieee_fp32_and_the_flags_come_back():
     assert _ieee_fp32(TrainConfig(precision="fp32"), cuda)
     assert not _ieee_fp32(TrainConfig(precision="bf16"), cuda) and not _ieee_fp32(TrainConfig(), cuda)  # auto: bf16
     assert not _ieee_fp32(TrainConfig(precision="fp32"), cpu)  # no TF32 on a CPU
-    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    with _no_tf32(True):
-        assert torch.backends.cudnn.allow_tf32 is False and torch.backends.cuda.matmul.allow_tf32 is False
+    legacy = torch.backends.cudnn, torch.backends.cuda.matmul
+    before = [f.allow_tf32 for f in legacy]
+    with pytest.raises(KeyError), _no_tf32(True):
+        assert [f.allow_tf32 for f in legacy] == [False, False]
         if hasattr(torch.backends.cudnn, "conv"):  # torch 2.9+: the newer flags agree
             assert torch.backends.cuda.matmul.fp32_precision == "ieee"
             assert torch.backends.cudnn.conv.fp32_precision != "tf32"
-    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before
+        raise KeyError  # the flags come back after an exception too
+    assert [f.allow_tf32 for f in legacy] == before
     with _no_tf32(False):
-        assert torch.backends.cudnn.allow_tf32 == before[0]
+        assert [f.allow_tf32 for f in legacy] == before
+    if hasattr(torch.backends.cudnn, "conv"):  # a caller who set the newer flags (the legacy ones then raise)
+        try:
+            torch.backends.cudnn.conv.fp32_precision = torch.backends.cuda.matmul.fp32_precision = "tf32"
+            with _no_tf32(True):
+                assert torch.backends.cudnn.conv.fp32_precision == "ieee" == torch.backends.cuda.matmul.fp32_precision
+            assert torch.backends.cudnn.conv.fp32_precision == "tf32" == torch.backends.cuda.matmul.fp32_precision
+        finally:
+            for f, value in zip(legacy, before):  # the legacy setters make the two kinds agree again
+                f.allow_tf32 = value
+
+
+def test_an_fp32_run_trains_without_tf32_and_evaluates_under_the_defaults(monkeypatch):
+    import mixup_repro.train as train_mod
+
+    monkeypatch.setattr(train_mod, "_ieee_fp32", lambda cfg, device: True)  # as a CUDA fp32 run, here on the CPU
+    flags = torch.backends.cudnn, torch.backends.cuda.matmul
+    before, seen = [f.allow_tf32 for f in flags], []
+    evaluate = train_mod.evaluate
+
+    def watched_evaluate(*a, **k):
+        seen.append(("eval", [f.allow_tf32 for f in flags]))
+        return evaluate(*a, **k)
+
+    monkeypatch.setattr(train_mod, "evaluate", watched_evaluate)
+    cfg = TrainConfig(dataset="two-moons", model="mlp", epochs=1, device="cpu", precision="fp32")
+    fit(cfg, quiet=True, on_step=lambda: seen.append(("step", [f.allow_tf32 for f in flags])))
+    assert {tuple(v) for k, v in seen if k == "step"} == {(False, False)}
+    assert {tuple(v) for k, v in seen if k == "eval"} == {tuple(before)}
+    assert [f.allow_tf32 for f in flags] == before
+
+    def boom():
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fit(cfg, quiet=True, on_step=boom)
+    assert [f.allow_tf32 for f in flags] == before
     rec = fit(TrainConfig(dataset="two-moons", model="mlp", epochs=1, device="cpu"), quiet=True).record
-    assert rec["tf32_allowed"] is None  # recorded for CUDA runs only
+    assert rec["tf32_training"] is None  # recorded for CUDA runs only
