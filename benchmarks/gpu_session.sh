@@ -26,8 +26,9 @@
 # script itself is known to work before a GPU session is spent on it). DRY_RUN=1: the table stages only list
 # their runs. The stages on Fashion-MNIST refuse to start (exit 2) when its four files are not there: with no
 # network, a download attempt would only waste the call. The commit is read from .git, or from
-# MIXUP_REPRO_GIT_COMMIT where the copy has no .git (the env stage warns when neither gives it). Exit status: 2 for an unknown stage (nothing runs), 1 if a stage failed (the others still ran and
-# everything finished is packed), 0 otherwise; a stage stopped at the time limit is not a failure.
+# MIXUP_REPRO_GIT_COMMIT where the copy has no .git (the env stage warns when neither gives it).
+# Exit status: 2 for an unknown stage (nothing runs), 1 if a stage failed (the others still ran and everything
+# finished is packed), 0 otherwise; a stage stopped at the time limit is not a failure.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 MIXUP_REPRO_DATA="${MIXUP_REPRO_DATA:-$PWD/.data}"

@@ -341,10 +341,10 @@ def main(argv=None) -> int:
         record["reference"] = ref
         print(f"reference: {ref['s_per_epoch']:.3f} s/epoch (epochs {ref['epoch_s']})", flush=True)
 
-    def variant_phase(v):
-        record["variants"].append(time_ours(args, v, ds, device, flops))
-        print(f"ours {record['variants'][-1]['name']}: {record['variants'][-1]['s_per_epoch']:.3f} s/epoch "
-              f"(epochs {record['variants'][-1]['epoch_s']})", flush=True)
+    def variant_phase(variant):
+        v = time_ours(args, variant, ds, device, flops)
+        record["variants"].append(v)
+        print(f"ours {v['name']}: {v['s_per_epoch']:.3f} s/epoch (epochs {v['epoch_s']})", flush=True)
 
     def concurrent_phase(k, variant):
         record["concurrent"].append(time_concurrent(args, k, variant, device))
