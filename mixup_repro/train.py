@@ -283,6 +283,7 @@ class _Dist:
         self.rank = int(os.environ.get("RANK", "0") or 0) if self.world > 1 else 0
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0) if self.world > 1 else None
         self.own_group = False
+        self.together = True  # whether close() waits for every rank (False once an error broke the run)
 
     def start(self, device: torch.device, batch_size: int) -> None:
         if self.world == 1:
@@ -310,9 +311,14 @@ class _Dist:
             dist.barrier()
 
     def close(self) -> None:
+        """Tear the process group down; unless an error broke the run, only once every rank has got here: a rank
+        that tears down while rank 0 still evaluates and writes may abort at exit ("terminate called without an
+        active exception", seen with gloo under torch 2.11)."""
         if self.own_group:
             import torch.distributed as dist
 
+            if self.together:
+                dist.barrier()
             dist.destroy_process_group()
             self.own_group = False
 
@@ -484,10 +490,9 @@ def _tf32_flags() -> list[tuple[object, str, object]]:
 
 def _cudnn_tf32() -> bool:
     """Whether cuDNN may now run float32 convolutions in TF32 (read from whichever flags can be read)."""
-    try:
-        return bool(torch.backends.cudnn.allow_tf32)
-    except RuntimeError:
-        return torch.backends.cudnn.conv.fp32_precision == "tf32"
+    obj, name, _ = _tf32_flags()[0]  # cuDNN's (convolution) flag comes first
+    value = getattr(obj, name)
+    return value is True or value == "tf32"
 
 
 @contextlib.contextmanager
@@ -651,15 +656,12 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
             if (force or not resume) and dist_.rank == 0:
                 ckpt_path.unlink(missing_ok=True)
             dist_.barrier()  # no rank looks for a checkpoint before rank 0 has removed it
-        try:
-            result = _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model, on_step)
-        except Interrupted:  # every rank stops at the same epoch end (agreed), so every rank gets here
-            dist_.barrier()
-            raise
-        # the ranks leave together: one that tears its process group down while rank 0 still evaluates and
-        # writes could abort ("terminate called without an active exception", seen 1 in 12 runs with gloo)
-        dist_.barrier()
-        return result
+        return _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model, on_step)
+    except Interrupted:  # every rank stops at the same epoch end (agreed), so every rank gets here
+        raise
+    except BaseException:  # an error on some ranks only: no waiting for the others
+        dist_.together = False
+        raise
     finally:
         dist_.close()
 
@@ -766,7 +768,9 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
     if cfg.compile != "none":
         net = torch.compile(plain, mode=None if cfg.compile == "default" else cfg.compile)
     full_steps = n // bs  # a smaller last batch runs uncompiled: no second (dynamic-shape) compilation for it
-    ieee, tf32_training = _ieee_fp32(cfg, device), None
+    ieee = _ieee_fp32(cfg, device)
+    with _no_tf32(ieee):  # as the training steps below run
+        tf32_training = _cudnn_tf32() if device.type == "cuda" else None
     graphs = cfg.compile in ("reduce-overhead", "max-autotune") and device.type == "cuda"  # modes with CUDA graphs
 
     from tqdm.auto import tqdm
@@ -781,8 +785,6 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             if order is None:
                 order = torch.randperm(n, generator=gens["order"], device=device)
             with _no_tf32(ieee):  # an fp32 run trains in IEEE fp32 on a GPU; evaluation keeps the defaults
-                if tf32_training is None and device.type == "cuda":
-                    tf32_training = _cudnn_tf32()
                 for step in range(start_step, steps):
                     if graphs and step < full_steps:  # a new iteration of torch.compile's CUDA graphs
                         torch.compiler.cudagraph_mark_step_begin()
