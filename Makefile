@@ -9,6 +9,12 @@ PYTEST_ARGS ?=
 # torch's OpenMP threads busy-wait by default, which slows small CPU runs badly on a shared 2-core machine
 export OMP_WAIT_POLICY ?= PASSIVE
 TEST_PATHS ?= tests notebooks
+# The real copies of the paper's data (CIFAR-10 JPEG copy, UCI sets, Speech Commands), read where they lie; tests
+# that need them skip, naming the path, on a machine without them. Decoded arrays are cached in ~/.cache/mixup_repro.
+SHARED_DATA := $(abspath ../shared/data)
+ifneq ($(wildcard $(SHARED_DATA)/SHA256SUMS),)
+export MIXUP_REPRO_DATA ?= $(SHARED_DATA)
+endif
 
 .PHONY: test book book-only clean-book lint env
 

@@ -44,6 +44,7 @@ HELP = {
     "lr_decay": "factor applied to the lr at each milestone",
     "subset": "training images per class (default: all)",
     "test_subset": "evaluation images per class (default: all)",
+    "test_subset_seed": "seed of the --test-subset draw (default: --seed; 0 = the same test images for every seed)",
     "augment": "random crop (4-pixel padding) and horizontal flip of image batches",
     "label_noise": "fraction of training labels replaced by uniform random labels",
     "val_fraction": "fraction of the training set held out and evaluated on instead of the test set",
@@ -53,9 +54,11 @@ HELP = {
     "channels_last": "channels_last memory format for image models (default: on CUDA only)",
     "device": "auto, cpu or cuda[:N]",
     "data_dir": "data folder (default $MIXUP_REPRO_DATA, then ~/.cache/mixup_repro/data; Fashion-MNIST is "
-                "also looked up in /usr/share/datasets/fashion-mnist)",
+                "also looked up in /usr/share/datasets/fashion-mnist; CIFAR-10 also as the JPEG copy "
+                "cifar10-jpeg.tar.gz)",
     "checkpoint_every": "write a checkpoint every N epochs (0 = only on SIGTERM/SIGINT)",
     "compile": "torch.compile the model with this mode (reduce-overhead = CUDA graphs); none = eager",
+    "eval_train": "evaluate on the unaugmented training images after every epoch (the regime check)",
 }
 
 
@@ -87,7 +90,7 @@ def add_config_arguments(p: argparse.ArgumentParser, *, multi: bool = False) -> 
             continue
         if f.name in ("milestones", "fgsm_eps"):
             kw.update(nargs="*", type=int if f.name == "milestones" else float)
-        elif f.name in ("subset", "test_subset"):
+        elif f.name in ("subset", "test_subset", "test_subset_seed"):
             kw["type"] = int
         elif f.name == "data_dir":
             kw["type"] = str

@@ -15,12 +15,23 @@ Datasets (:func:`load_dataset`)
     accepted only if the MD5 of its *decompressed* IDX content equals that of the official release.  A
     truncated or corrupted file raises :class:`ValueError` naming the file.
 ``cifar10``, ``cifar100``
-    Through ``torchvision.datasets.CIFAR10`` / ``CIFAR100`` (which verify their own checksums).
+    Through ``torchvision.datasets.CIFAR10`` / ``CIFAR100`` (which verify their own checksums) when the official
+    files are in the data folder or can be downloaded. Offline, ``cifar10`` also reads the local JPEG copy
+    (``cifar10-jpeg.tar.gz`` or its extracted folder in the data folder; see :mod:`mixup_repro.cifar_jpeg`),
+    labelled "CIFAR-10 (JPEG copy)". The official files win when both are present.
 ``iris``, ``wine``, ``breast-cancer``, ``digits``
     Small tabular sets from scikit-learn, split with a seeded stratified split and standardised with the
     training-set mean and standard deviation.
+``abalone``, ``arcene``, ``arrhythmia``, ``htru2``, ``iris-uci``, ``phishing``
+    The paper's six UCI sets, read from local files (see :mod:`mixup_repro.uci` for the files, checks and
+    preprocessing), split and standardised the same way (Arcene: its given train/valid split).
 ``two-moons``, ``spirals``, ``ring``
     Synthetic 2-D point sets drawn from a seeded :class:`torch.Generator`.
+``speech-commands``
+    The official Speech Commands v0.02 test set as standardised log-mel spectrograms, split by speaker
+    (``kind="spectrogram"``, float32 ``(N, 1, 40, 101)``; ``layout="sequence"`` gives ``(N, 101, 40)`` for
+    recurrent nets, ``kind="sequence"``); ``eval_split="validation"`` evaluates on the validation speakers
+    instead of the test speakers. See :mod:`mixup_repro.speech`.
 ``random-cifar``
     Uniform random ``uint8`` images of CIFAR-10's shape (50 000 + 10 000 × 3 × 32 × 32, 10 balanced random
     classes), for speed measurements where CIFAR-10 cannot be downloaded: speed does not depend on the pixels.
@@ -35,6 +46,7 @@ import math
 import os
 import pickle
 import tempfile
+import warnings
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -45,6 +57,7 @@ import torch
 import torch.nn.functional as F
 
 from mixup_repro._checks import check_bool, check_choice, check_int, check_num_classes, check_prob, check_real
+from mixup_repro.uci import UCI_DATASETS, read_uci
 
 __all__ = [
     "CIFAR_MEAN",
@@ -55,6 +68,7 @@ __all__ = [
     "IMAGE_DATASETS",
     "POINT_DATASETS",
     "SPEED_DATASETS",
+    "AUDIO_DATASETS",
     "SYSTEM_FASHION_MNIST_DIR",
     "TABULAR_DATASETS",
     "BatchIterator",
@@ -78,14 +92,17 @@ SYSTEM_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 IMAGE_DATASETS = ("fashion-mnist", "cifar10", "cifar100")
 """Image datasets (``kind="image"``, uint8 ``(N, C, H, W)``)."""
-TABULAR_DATASETS = ("iris", "wine", "breast-cancer", "digits")
+TABULAR_DATASETS = ("iris", "wine", "breast-cancer", "digits") + UCI_DATASETS
 """scikit-learn tabular datasets (``kind="tabular"``, standardised float32 ``(N, F)``)."""
 POINT_DATASETS = ("two-moons", "spirals", "ring")
 """Synthetic 2-D datasets (``kind="points"``, float32 ``(N, 2)``)."""
 SPEED_DATASETS = ("random-cifar",)
+"""Synthetic data for speed measurements."""
+
+AUDIO_DATASETS = ("speech-commands",)
 """Random uint8 images of CIFAR-10's shape (``kind="image"``) for speed measurements only: training speed does
 not depend on the pixels, and their accuracy means nothing."""
-DATASET_NAMES = IMAGE_DATASETS + TABULAR_DATASETS + POINT_DATASETS + SPEED_DATASETS
+DATASET_NAMES = IMAGE_DATASETS + TABULAR_DATASETS + POINT_DATASETS + SPEED_DATASETS + AUDIO_DATASETS
 """Every name :func:`load_dataset` accepts."""
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -152,6 +169,9 @@ class Dataset:
         Whether horizontal flips are a valid augmentation for this data.
     in_channels : int
         Image channels, or number of features for tabular/point data.
+    source : dict or None
+        Where the data came from (``name``, ``label`` — how tables name it, e.g. "CIFAR-10 (JPEG copy)" —,
+        ``kind`` and, for files, ``path`` and a checksum); every results file records it as ``data_source``.
     """
 
     name: str
@@ -166,9 +186,10 @@ class Dataset:
     std: tuple[float, ...] | None = None
     flip: bool = False
     in_channels: int = 1
+    source: dict | None = None
 
     def __post_init__(self):
-        check_choice("kind", self.kind, ("image", "tabular", "points"))
+        check_choice("kind", self.kind, ("image", "tabular", "points", "spectrogram", "sequence"))
         check_num_classes(self.num_classes)
         for split in ("train", "test"):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
@@ -179,10 +200,12 @@ class Dataset:
             if x.shape[0] != y.shape[0]:
                 raise ValueError(f"x_{split} and y_{split} must have the same length, "
                                  f"got {x.shape[0]} and {y.shape[0]}")
-            want_ndim = 4 if self.kind == "image" else 2
-            if x.ndim != want_ndim or x.shape[1] != self.in_channels:
-                raise ValueError(f"x_{split} must have shape (N, {self.in_channels}{', H, W' * (want_ndim == 4)})"
-                                 f" for kind={self.kind!r}, got {tuple(x.shape)}")
+            want_ndim = {"image": 4, "spectrogram": 4, "sequence": 3}.get(self.kind, 2)
+            feat = x.shape[-1] if self.kind == "sequence" else x.shape[1] if x.ndim > 1 else None
+            if x.ndim != want_ndim or feat != self.in_channels:
+                shape = {4: f"(N, {self.in_channels}, H, W)", 3: f"(N, T, {self.in_channels})"}.get(
+                    want_ndim, f"(N, {self.in_channels})")
+                raise ValueError(f"x_{split} must have shape {shape} for kind={self.kind!r}, got {tuple(x.shape)}")
         if len(self.classes) != self.num_classes:
             raise ValueError(f"classes must have num_classes={self.num_classes} names, got {len(self.classes)}")
 
@@ -308,9 +331,15 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, downlo
         if key == "fashion-mnist":
             return _load_fashion_mnist(data_dir, download)
         return _load_cifar(key, data_dir, download)
+    if key in UCI_DATASETS:
+        _check_no_kwargs(key, kw, ("test_fraction", "seed"))
+        return _load_uci(key, data_dir, **kw)
     if key in TABULAR_DATASETS:
         _check_no_kwargs(key, kw, ("test_fraction", "seed"))
         return _load_tabular(key, **kw)
+    if key in AUDIO_DATASETS:
+        _check_no_kwargs(key, kw, ("eval_split", "layout"))
+        return _load_speech(data_dir, **kw)
     if key in SPEED_DATASETS:
         _check_no_kwargs(key, kw, ("n_train", "n_test", "seed"))
         return _make_random_images(**kw)
@@ -460,6 +489,7 @@ def _load_fashion_mnist(data_dir, download: bool) -> Dataset:
         # Clothing is close to left-right symmetric (a mirrored shirt or sneaker is still a shirt or sneaker),
         # so horizontal flips are label-preserving here; they would be wrong for digits or letters.
         flip=True, in_channels=1,
+        source={"name": "fashion-mnist", "label": "Fashion-MNIST", "kind": "official", "path": str(folder)},
     )
 
 
@@ -475,20 +505,55 @@ def _pixel_stats(images: np.ndarray) -> tuple[float, float]:
 
 # --- CIFAR ------------------------------------------------------------------------------------------------
 
+def _explicit_or_default(data_dir) -> list[Path]:
+    """Folders searched for local data files: an explicit ``data_dir`` alone (never a silent fallback to
+    another copy), else the default data folder."""
+    if data_dir is not None:
+        d = Path(data_dir).expanduser()
+        if d.exists() and not d.is_dir():
+            raise NotADirectoryError(f"data_dir {d} is a file; pass the folder that holds the data files")
+        return [d]
+    return [default_data_dir()]
+
+
 def _load_cifar(key: str, data_dir, download: bool) -> Dataset:
     from torchvision import datasets
 
+    from .cifar_jpeg import (
+        CIFAR10_CLASSES,
+        JPEG_ARCHIVE,
+        JPEG_FOLDER,
+        OFFICIAL_LABEL,
+        find_cifar10_jpeg,
+        read_cifar10_jpeg,
+    )
+
     cls = datasets.CIFAR10 if key == "cifar10" else datasets.CIFAR100
-    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-    folder = root / cls.base_folder
-    if not download and not folder.is_dir():
-        raise FileNotFoundError(f"{key} folder {folder} not found; pass download=True or put the extracted "
-                                f"'{cls.base_folder}' folder under data_dir")
+    bases = _explicit_or_default(data_dir)
+    root = bases[0]
+    official = root / cls.base_folder
+    jpeg = find_cifar10_jpeg(bases) if key == "cifar10" and not official.is_dir() else None
+    if jpeg is not None:
+        arrays, source = read_cifar10_jpeg(jpeg)
+        x_train, x_test = torch.from_numpy(arrays["x_train"]), torch.from_numpy(arrays["x_test"])
+        y_train, y_test = torch.from_numpy(arrays["y_train"]), torch.from_numpy(arrays["y_test"])
+        return Dataset(name=key, kind="image", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
+                       num_classes=10, classes=list(CIFAR10_CLASSES), mean=CIFAR_MEAN, std=CIFAR_STD,
+                       flip=True, in_channels=3, source=source)
+    copies = f" or the JPEG copy ({JPEG_ARCHIVE} / {JPEG_FOLDER}/)" if key == "cifar10" else ""
+    how = (f"put the extracted official '{cls.base_folder}' folder{copies} in {root} "
+           f"(--data-dir or ${DATA_ENV})")
+    if not official.is_dir() and not download:
+        raise FileNotFoundError(f"{key}: no data found in {root}; {how}, or allow the download")
     try:
         train = cls(str(root), train=True, download=download)
         test = cls(str(root), train=False, download=download)
     except RuntimeError as err:  # torchvision: "Dataset not found or corrupted"
-        raise FileNotFoundError(f"{key} folder {folder} is missing files or is corrupted ({err})") from err
+        raise FileNotFoundError(f"{key}: the official files in {official} are missing or corrupted ({err}); "
+                                f"delete the folder and {how}") from err
+    except OSError as err:  # offline: urllib's URLError and friends
+        raise FileNotFoundError(f"{key}: no data found in {root} and the download failed ({err}); "
+                                f"{how}") from err
 
     def tensors(ds):
         x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
@@ -496,9 +561,11 @@ def _load_cifar(key: str, data_dir, download: bool) -> Dataset:
 
     x_train, y_train = tensors(train)
     x_test, y_test = tensors(test)
+    label = OFFICIAL_LABEL if key == "cifar10" else "CIFAR-100"
     return Dataset(name=key, kind="image", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
                    num_classes=len(train.classes), classes=list(train.classes),
-                   mean=CIFAR_MEAN, std=CIFAR_STD, flip=True, in_channels=3)
+                   mean=CIFAR_MEAN, std=CIFAR_STD, flip=True, in_channels=3,
+                   source={"name": key, "label": label, "kind": "official", "path": str(official)})
 
 
 # --- scikit-learn tabular sets ----------------------------------------------------------------------------
@@ -514,16 +581,44 @@ def _load_tabular(key: str, *, test_fraction: float = 0.2, seed: int = 0) -> Dat
     x = torch.as_tensor(np.asarray(bunch.data), dtype=torch.float64)
     y = torch.as_tensor(np.asarray(bunch.target), dtype=torch.int64)
     train_idx, test_idx = _stratified_split(y, test_fraction, seed)
-    x_train, x_test = x[train_idx], x[test_idx]
-    mu = x_train.mean(0)
-    sd = x_train.std(0, unbiased=False)
-    sd = torch.where(sd > 0, sd, torch.ones_like(sd))  # constant features (e.g. blank digit pixels) stay 0
-    x_train = ((x_train - mu) / sd).float()
-    x_test = ((x_test - mu) / sd).float()
+    x_train, x_test = _standardise(x[train_idx], x[test_idx])  # constant features (blank digit pixels) stay 0
     classes = [str(c) for c in bunch.target_names]
     return Dataset(name=key, kind="tabular", x_train=x_train, y_train=y[train_idx], x_test=x_test,
                    y_test=y[test_idx], num_classes=len(classes), classes=classes,
-                   flip=False, in_channels=int(x.shape[1]))
+                   flip=False, in_channels=int(x.shape[1]),
+                   source={"name": key, "label": f"{key.replace('-', ' ').capitalize()} (scikit-learn)",
+                           "kind": "scikit-learn"})
+
+
+def _load_uci(key: str, data_dir, *, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    test_fraction = check_real("test_fraction", test_fraction, low=0.0, high=1.0, low_open=True, high_open=True)
+    seed = check_int("seed", seed)
+    x, y, classes, given_test, source = read_uci(key, _explicit_or_default(data_dir))
+    x, y = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.int64)
+    if given_test is not None:
+        mask = torch.as_tensor(given_test)
+        train_idx, test_idx = (~mask).nonzero().squeeze(1), mask.nonzero().squeeze(1)
+    else:
+        train_idx, test_idx = _stratified_split(y, test_fraction, seed)
+    x_train, x_test = x[train_idx], x[test_idx]
+    if torch.isnan(x).any():  # impute from the training split only
+        with warnings.catch_warnings():  # a feature missing on the whole training split: imputed with 0
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = torch.from_numpy(np.nan_to_num(np.nanmedian(x_train.numpy(), 0), nan=0.0))
+        x_train = torch.where(torch.isnan(x_train), med, x_train)
+        x_test = torch.where(torch.isnan(x_test), med, x_test)
+    x_train, x_test = _standardise(x_train, x_test)
+    return Dataset(name=key, kind="tabular", x_train=x_train, y_train=y[train_idx], x_test=x_test,
+                   y_test=y[test_idx], num_classes=len(classes), classes=classes, flip=False,
+                   in_channels=int(x.shape[1]), source=source)
+
+
+def _standardise(x_train: torch.Tensor, x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """float32 ``(x - mean) / std`` with the training split's statistics (constant features stay 0)."""
+    mu = x_train.mean(0)
+    sd = x_train.std(0, unbiased=False)
+    sd = torch.where(sd > 0, sd, torch.ones_like(sd))
+    return ((x_train - mu) / sd).float(), ((x_test - mu) / sd).float()
 
 
 def _stratified_split(y: torch.Tensor, test_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -539,6 +634,48 @@ def _stratified_split(y: torch.Tensor, test_fraction: float, seed: int) -> tuple
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return torch.cat(train).sort().values, torch.cat(test).sort().values
+
+
+# --- Speech Commands (test-set miniature) ---------------------------------------------------------------
+
+def _load_speech(data_dir, *, eval_split: str = "test", layout: str = "cnn") -> Dataset:
+    from .speech import (
+        SPEECH_ARCHIVE,
+        SPEECH_CLASSES,
+        SPEECH_FOLDER,
+        find_speech_commands,
+        read_speech_commands,
+        speaker_split,
+    )
+
+    check_choice("eval_split", eval_split, ("test", "validation"))
+    check_choice("layout", layout, ("cnn", "sequence"))
+    bases = _explicit_or_default(data_dir)
+    found = find_speech_commands(bases)
+    if found is None:
+        raise FileNotFoundError(f"speech-commands: neither {SPEECH_ARCHIVE} nor {SPEECH_FOLDER}/ found in "
+                                f"{', '.join(str(b) for b in bases)}; put the official test set there "
+                                f"(--data-dir or ${DATA_ENV})")
+    arrays, source = read_speech_commands(found)
+    split = np.array([speaker_split(str(sp)) for sp in arrays["speaker"]])
+    tr, ev = split == "train", split == eval_split
+    x = torch.from_numpy(arrays["x"])
+    mu = x[torch.from_numpy(tr)].mean((0, 1, 3), keepdim=True)  # per mel band, training speakers only
+    sd = x[torch.from_numpy(tr)].std((0, 1, 3), keepdim=True).clamp_min(1e-6)
+    x = (x - mu) / sd
+    y = torch.from_numpy(arrays["y"])
+    counts = {k: {"clips": int((split == k).sum()), "speakers": len(set(arrays["speaker"][split == k].tolist()))}
+              for k in ("train", "validation", "test")}
+    source = dict(source, split={"rule": "sha1(speaker) % 100: <70 train, <85 validation, else test",
+                                 "evaluated_on": eval_split, **counts})
+    x_train, x_eval = x[torch.from_numpy(tr)], x[torch.from_numpy(ev)]
+    kind, in_ch = "spectrogram", 1
+    if layout == "sequence":  # (N, time, mel) for recurrent nets
+        x_train, x_eval = x_train[:, 0].transpose(1, 2).contiguous(), x_eval[:, 0].transpose(1, 2).contiguous()
+        kind, in_ch = "sequence", int(x_train.shape[-1])
+    return Dataset(name="speech-commands", kind=kind, x_train=x_train, y_train=y[torch.from_numpy(tr)],
+                   x_test=x_eval, y_test=y[torch.from_numpy(ev)], num_classes=len(SPEECH_CLASSES),
+                   classes=list(SPEECH_CLASSES), flip=False, in_channels=in_ch, source=source)
 
 
 # --- random images of CIFAR-10's shape (speed measurements) ------------------------------------------------

@@ -54,13 +54,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import check_alpha, check_bool, check_choice, check_eps, check_int, check_prob, check_real
+from .cache import cache_dir
 from .checkpoint import CheckpointError, Interrupted, StopSignal, load_checkpoint, save_checkpoint
 from .data import (
     DATASET_NAMES,
     IMAGE_DATASETS,
     augment_batch,
     corrupt_labels,
-    default_data_dir,
     knn_partners,
     load_dataset,
     normalize,
@@ -78,7 +78,7 @@ METHODS = ("erm", "mixup", "label_smoothing", "mixup_ls", "mix_inputs_only", "mi
 MIXING_METHODS = ("mixup", "mixup_ls", "mix_inputs_only", "mix_inputs_ls", "manifold")
 SMOOTHING_METHODS = ("label_smoothing", "mixup_ls", "mix_inputs_ls")
 # fields that say where or how loudly a run happens, not what it computes: left out of the run id
-RUNTIME_FIELDS = ("device", "data_dir", "checkpoint_every", "channels_last", "compile")
+RUNTIME_FIELDS = ("device", "data_dir", "checkpoint_every", "channels_last", "compile", "eval_train")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
@@ -88,7 +88,12 @@ class TrainConfig:
 
     ``milestones=None`` divides the learning rate by 10 at 50 % and 75 % of ``epochs`` (epochs 100 and
     150 of 200, as the paper); give explicit epochs to override. ``subset`` keeps N training images per
-    class (``test_subset`` likewise for the evaluation set, for quick CPU-scale runs). ``label_noise`` replaces that fraction of the training labels by uniform random labels.
+    class (``test_subset`` likewise for the evaluation set, for quick CPU-scale runs; it is drawn with
+    ``test_subset_seed``, or with ``seed`` when that is None, so ``test_subset_seed=0`` evaluates every seed
+    on the same test images). ``label_noise`` replaces that fraction of the training labels by uniform random labels.
+    ``eval_train`` (a runtime field) evaluates the model on its unaugmented training images after every
+    epoch (curve ``train_error``, summary ``final_train_error`` and ``epoch_train_error_below_1``): the
+    regime check of whether the run fits its training data.
     ``val_fraction`` holds out part of the training set and evaluates on it instead of the test set.
     ``fgsm_eps`` lists FGSM perturbation sizes (in [0, 1] pixel units) evaluated on the final model.
     ``precision="auto"`` trains with bf16 autocast on CUDA and fp32 on the CPU; ``channels_last=None``
@@ -120,6 +125,7 @@ class TrainConfig:
     lr_decay: float = 0.1
     subset: int | None = None
     test_subset: int | None = None
+    test_subset_seed: int | None = None
     augment: bool = True
     label_noise: float = 0.0
     val_fraction: float = 0.0
@@ -131,6 +137,7 @@ class TrainConfig:
     data_dir: str | None = None
     checkpoint_every: int = 10
     compile: str = "none"
+    eval_train: bool = True
 
     def __post_init__(self):
         def put(name, value):  # store the coerced value: alpha=2 and alpha=2.0 are one config (one run id)
@@ -147,7 +154,7 @@ class TrainConfig:
         check_choice("pairing", self.pairing, ("random", "knn"))
         if self.method == "manifold" and (self.pairing != "random" or self.same_class):
             raise ValueError("pairing must be 'random' (in-batch, all classes) for method 'manifold'")
-        for name in ("same_class", "augment"):
+        for name in ("same_class", "augment", "eval_train"):
             check_bool(name, getattr(self, name))
         put("knn_k", check_int("knn_k", self.knn_k, low=1))
         put("mix_prob", check_prob(self.mix_prob, "mix_prob"))
@@ -168,6 +175,8 @@ class TrainConfig:
             put("subset", check_int("subset", self.subset, low=1))
         if self.test_subset is not None:
             put("test_subset", check_int("test_subset", self.test_subset, low=1))
+        if self.test_subset_seed is not None:
+            put("test_subset_seed", check_int("test_subset_seed", self.test_subset_seed, low=0))
         put("label_noise", check_prob(self.label_noise, "label_noise"))
         put("val_fraction", check_real("val_fraction", self.val_fraction, low=0.0, high=1.0, high_open=True))
         put("fgsm_eps", tuple(check_real("fgsm_eps", e, low=0.0, high=1.0) for e in self.fgsm_eps))
@@ -351,7 +360,8 @@ def _prepare_data(cfg: TrainConfig, device: torch.device):
     if cfg.subset is not None:
         ds = ds.select_train(subset_per_class(ds.y_train, cfg.subset, seed=cfg.seed))
     if cfg.test_subset is not None:
-        keep = subset_per_class(ds.y_test, cfg.test_subset, seed=cfg.seed)
+        tseed = cfg.seed if cfg.test_subset_seed is None else cfg.test_subset_seed
+        keep = subset_per_class(ds.y_test, cfg.test_subset, seed=tseed)
         ds = dataclasses.replace(ds, x_test=ds.x_test[keep], y_test=ds.y_test[keep])
     if cfg.val_fraction > 0:  # the held-out part of the training set replaces the test set
         ds = ds.validation_split(cfg.val_fraction, seed=cfg.seed)
@@ -682,7 +692,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
     if dist_.rank > 0:  # the same initial weights (DDP broadcasts rank 0's), independent dropout on every rank
         torch.manual_seed(cfg.seed + 7919 * dist_.rank)
     inputs = _Inputs(ds, cfg)
-    cache = (Path(cfg.data_dir) if cfg.data_dir else default_data_dir()) / "knn"
+    cache = cache_dir() / "knn"  # never inside the data folder, which may be read-only
     needs_partners = cfg.method in MIXING_METHODS and cfg.method != "manifold" and \
         (cfg.pairing == "knn" or cfg.same_class)
     partners = _Partners(ds, cfg, cache) if needs_partners else None
@@ -696,6 +706,8 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
     gens = _generators(cfg.seed, device, dist_.rank)
     autocast = _autocast(cfg, device)
     curve_keys = ["epoch", "train_loss", "test_loss", "test_error", "test_ece", "lr"]
+    if cfg.eval_train:
+        curve_keys.append("train_error")
     if cfg.label_noise > 0:
         curve_keys += ["train_error_noisy_labels", "train_error_clean_labels"]
     curves = {k: [] for k in curve_keys}
@@ -822,9 +834,12 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
                 t_eval = time.perf_counter()
                 ev = evaluate(model, ds.x_test, ds.y_test, inputs)  # fp32: metrics free of bf16 rounding
                 row = [train_loss, ev["loss"], ev["error"], ev["ece"]]
-                if cfg.label_noise > 0:
+                if cfg.eval_train or cfg.label_noise > 0:  # unaugmented training images, the labels trained on
                     pred = evaluate(model, ds.x_train, ds.y_train, inputs)["pred"]
                     wrong = pred != ds.y_train
+                if cfg.eval_train:
+                    row.append(wrong.double().mean() * 100)
+                if cfg.label_noise > 0:
                     # mean over an empty set is NaN, stored as null (not 0, which would read "nothing memorized")
                     row += [wrong[corrupted].double().mean() * 100,
                             (pred != clean_y)[~corrupted].double().mean() * 100]
@@ -901,6 +916,10 @@ def _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t
         "num_train": ds.num_train,
         "num_eval": ds.num_test,
     }
+    if "train_error" in curves:  # the regime check: did the run fit its training data, and when
+        tr = curves["train_error"]
+        summary["final_train_error"] = tr[-1]
+        summary["epoch_train_error_below_1"] = next((e for e, v in zip(curves["epoch"], tr) if v < 1.0), None)
     counts = evaluate(model, ds.x_test, ds.y_test, inputs)["counts"]
     summary["reliability"] = reliability_from_counts(counts)
     for eps in cfg.fgsm_eps:
@@ -912,6 +931,6 @@ def _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t
         "started": started, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_s": round(wall, 3), "threads": torch.get_num_threads(), "host": os.uname().nodename,
         "precision_used": _precision(cfg, device), "channels_last_used": inputs.channels_last,
-        "world_size": world,
+        "world_size": world, "data_source": ds.source,
     }
     return record

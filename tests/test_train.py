@@ -59,9 +59,9 @@ def test_every_method_trains(method):
 
 
 @pytest.mark.parametrize("pairing, same_class", [("knn", False), ("knn", True), ("random", True)])
-def test_partner_schemes(pairing, same_class, tmp_path):
-    cfg = TrainConfig(**TINY | dict(method="mix_inputs_only", pairing=pairing, same_class=same_class, knn_k=5,
-                                    data_dir=str(tmp_path)))
+def test_partner_schemes(pairing, same_class, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIXUP_REPRO_CACHE", str(tmp_path))  # the kNN cache lives there, never in the data folder
+    cfg = TrainConfig(**TINY | dict(method="mix_inputs_only", pairing=pairing, same_class=same_class, knn_k=5))
     res = fit(cfg, quiet=True)
     assert res.curves["train_loss"][0] > 0
     if pairing == "knn":

@@ -1,0 +1,161 @@
+"""Speech Commands v0.02 (its official test set) as log-mel spectrograms, split by speaker.
+
+The paper's speech experiment (Section 3.4) used Google's Speech Commands (30 classes, 65,000 utterances).
+Offline we have its official **test set** only (``speech-commands-test-v0.02.tar.gz``: 4,890 one-second
+16 kHz clips, 12 classes — ten words plus ``_silence_`` and ``_unknown_`` — and 672 speakers), so this is a
+12-class miniature. It is read from the data folder (``--data-dir`` / ``$MIXUP_REPRO_DATA``) as the archive
+or as the extracted ``speech-commands-test-v0.02/`` folder, without extracting the archive.
+
+Features: every clip must be 16 kHz mono 16-bit PCM of exactly 16,000 samples (anything else is an error
+naming the file); log-mel spectrograms from librosa's mel filter bank (:data:`MEL`: 40 mel bands, 30 ms
+windows, 10 ms hop → 40 × 101), ``log(mel power + 1e-6)``, standardised per mel band with the **training
+speakers'** statistics. Decoded features are cached once (:mod:`mixup_repro.cache`), keyed by the archive's
+SHA-256 and the feature settings.
+
+Split: deterministic and **speaker-disjoint**, by a SHA-1 hash of the speaker id (as the dataset's own
+``which_set`` rule): a speaker is in ``train`` when its hash mod 100 < 70, ``validation`` when < 85,
+else ``test``. Speakers are the file-name prefix (``<speaker>_nohash_<n>.wav``; for ``_unknown_`` files
+``<word>_<speaker>_nohash_<n>.wav``); each ``_silence_`` clip (background noise, no speaker) is its own group.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import time
+import wave
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from .cache import cache_dir, file_sha256, folder_fingerprint, load_cached_arrays, save_cached_arrays
+
+__all__ = ["MEL", "SPEECH_ARCHIVE", "SPEECH_CLASSES", "SPEECH_FOLDER", "SPEECH_LABEL", "find_speech_commands",
+           "read_speech_commands", "speaker_of", "speaker_split"]
+
+SPEECH_ARCHIVE = "speech-commands-test-v0.02.tar.gz"
+SPEECH_FOLDER = "speech-commands-test-v0.02"
+SPEECH_LABEL = "Speech Commands v0.02 (test-set miniature)"
+SPEECH_CLASSES = ("_silence_", "_unknown_", "down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes")
+"""The 12 classes, in label order (sorted folder names)."""
+SAMPLE_RATE = 16000
+MEL = {"n_mels": 40, "n_fft": 480, "hop_length": 160, "fmin": 20.0, "fmax": 8000.0}
+"""Log-mel settings: 40 bands, 30 ms windows, 10 ms hop (101 frames per 1 s clip)."""
+SPLIT_PERCENT = {"train": 70, "validation": 85}  # cumulative upper bounds of the hash buckets
+
+
+def speaker_of(cls: str, filename: str) -> str:
+    """The speaker id of a clip (``_silence_`` clips: a group of their own)."""
+    stem = filename.split(".")[0]
+    if cls == "_silence_":
+        return f"silence-{stem}"
+    head = filename.split("_nohash_")[0]
+    return head.split("_")[-1] if cls == "_unknown_" else head
+
+
+def speaker_split(speaker: str) -> str:
+    """``train``, ``validation`` or ``test`` for a speaker, from the SHA-1 of its id (deterministic)."""
+    bucket = int(hashlib.sha1(speaker.encode()).hexdigest(), 16) % 100
+    return "train" if bucket < SPLIT_PERCENT["train"] else "validation" if bucket < SPLIT_PERCENT["validation"] \
+        else "test"
+
+
+def find_speech_commands(bases) -> Path | None:
+    """``<base>/speech-commands-test-v0.02/`` or ``<base>/speech-commands-test-v0.02.tar.gz``, first found."""
+    for base in bases:
+        base = Path(base)
+        if (base / SPEECH_FOLDER).is_dir():
+            return base / SPEECH_FOLDER
+        if (base / SPEECH_ARCHIVE).is_file():
+            return base / SPEECH_ARCHIVE
+    return None
+
+
+def _read_wav(data: bytes, where: str) -> np.ndarray:
+    try:
+        with wave.open(io.BytesIO(data)) as w:
+            rate, ch, width, n = w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
+            frames = w.readframes(n)
+    except (wave.Error, EOFError) as err:
+        raise ValueError(f"Speech Commands: {where} is not a readable WAV file ({err})") from err
+    if (rate, ch, width) != (SAMPLE_RATE, 1, 2):
+        raise ValueError(f"Speech Commands: {where} is {rate} Hz, {ch} channel(s), {8 * width}-bit; expected "
+                         f"{SAMPLE_RATE} Hz mono 16-bit PCM")
+    if n != SAMPLE_RATE or len(frames) != 2 * SAMPLE_RATE:
+        raise ValueError(f"Speech Commands: {where} holds {len(frames) // 2} samples, expected {SAMPLE_RATE} (1 s)")
+    return np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def _members(source: Path):
+    if source.is_dir():
+        for p in sorted(source.glob("*/*.wav")):
+            yield p.parent.name, p.name, p.read_bytes, str(p)
+        return
+    try:
+        with tarfile.open(source, "r:gz") as tar:
+            for m in tar:
+                parts = PurePosixPath(m.name).parts
+                if m.isfile() and m.name.endswith(".wav") and len(parts) >= 2:
+                    f = tar.extractfile(m)
+                    yield parts[-2], parts[-1], f.read, f"{source}:{m.name}"
+    except (tarfile.TarError, EOFError, OSError) as err:
+        raise ValueError(f"Speech Commands archive {source} is truncated or not a .tar.gz archive ({err}); "
+                         f"expected {SPEECH_FOLDER}/<label>/*.wav inside") from err
+
+
+def _log_mel(audio: np.ndarray) -> np.ndarray:
+    import librosa
+
+    mel = librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE, power=2.0, **MEL)
+    return np.log(mel + 1e-6).astype(np.float32)
+
+
+def _decode_all(source: Path) -> dict[str, np.ndarray]:
+    feats, labels, speakers = [], [], []
+    for cls, name, read, where in _members(source):
+        if cls not in SPEECH_CLASSES:
+            raise ValueError(f"Speech Commands: {where} is in an unknown label folder {cls!r}; expected one of "
+                             f"{', '.join(SPEECH_CLASSES)}")
+        feats.append(_log_mel(_read_wav(read(), where)))
+        labels.append(SPEECH_CLASSES.index(cls))
+        speakers.append(speaker_of(cls, name))
+    if not feats:
+        raise ValueError(f"Speech Commands: no WAV files found in {source}")
+    missing = sorted(set(SPEECH_CLASSES) - {SPEECH_CLASSES[i] for i in labels})
+    if missing:
+        raise ValueError(f"Speech Commands {source}: no clips for label(s) {', '.join(missing)}")
+    return {"x": np.stack(feats)[:, None], "y": np.asarray(labels, dtype=np.int64),
+            "speaker": np.asarray(speakers)}
+
+
+def read_speech_commands(source, *, use_cache: bool = True) -> tuple[dict[str, np.ndarray], dict]:
+    """Log-mel features ``x`` (N, 1, 40, 101) float32 (not yet standardised), labels ``y`` and speaker ids
+    ``speaker`` of every clip at ``source`` (archive or folder), with the source record."""
+    source = Path(source).expanduser()
+    if source.is_dir():
+        key, info = folder_fingerprint(source, "*.wav"), {}
+        info["fingerprint"] = key
+    elif source.is_file():
+        key = file_sha256(source)
+        info = {"sha256": key}
+    else:
+        raise FileNotFoundError(f"Speech Commands copy {source} not found")
+    info = {"name": "speech-commands", "label": SPEECH_LABEL, "kind": "official-test-set",
+            "path": str(source.resolve()), **info, "features": dict(MEL, log_offset=1e-6)}
+    tag = hashlib.sha1(repr(sorted(MEL.items())).encode()).hexdigest()[:8]
+    cache_file = cache_dir() / "speech-commands" / f"{key[:16]}-{tag}.npz"
+    if use_cache:
+        hit = load_cached_arrays(cache_file)
+        if hit is not None:
+            arrays, meta = hit
+            return arrays, {**info, "decode_s": meta.get("decode_s"), "cached": True}
+    t0 = time.perf_counter()
+    arrays = _decode_all(source)
+    decode_s = round(time.perf_counter() - t0, 2)
+    if use_cache:
+        try:
+            save_cached_arrays(cache_file, arrays, {"source": str(source), "decode_s": decode_s})
+        except OSError:
+            pass
+    return arrays, {**info, "decode_s": decode_s, "cached": False}
