@@ -55,7 +55,7 @@ from .results import ResultsError, _read_or_warn, atomic_write_bytes, read_resul
 from .train import COMPILE_MODES, TrainConfig, result_path, run_id
 
 __all__ = [
-    "FGSM_EPS", "SCALES", "SCALE_NOTES", "TIME_MODEL", "PAPER_SOURCES", "PaperNumber", "Row", "Table", "TABLES",
+    "FGSM_EPS", "SCALES", "SCALE_DATASETS", "SCALE_NOTES", "TIME_MODEL", "PAPER_SOURCES", "PaperNumber", "Row", "Table", "TABLES",
     "SweepInterrupted", "SweepFailed", "table_configs", "missing_configs", "estimate_seconds", "train_command",
     "config_argv", "run_table", "run_tables", "summarize", "format_table", "write_summary", "dry_run",
     "print_commands", "register_cli",
@@ -94,6 +94,10 @@ SCALES: dict[str, dict[str, dict]] = {
 """Per-scale :class:`TrainConfig` overrides, by kind of table (``image`` or ``tabular``). A config is
 built as: TrainConfig defaults <- the table's ``base`` <- ``SCALES[scale][kind]`` <- the row's overrides
 <- dataset and seed."""
+
+SCALE_DATASETS = {"paper": "cifar10", "cpu": "cifar10", "smoke": "fashion-mnist"}
+"""The image dataset of each scale when ``--dataset`` is not given (smoke: Fashion-MNIST, which CI installs from
+Debian, so the machinery's tests need no CIFAR copy)."""
 
 SCALE_NOTES = {
     "paper": "Paper scale: the paper's protocol (PreAct ResNet-18 width 64 unless the row says otherwise, "
@@ -251,7 +255,7 @@ class Table:
     notes: Mapping = field(default_factory=dict)   # scale (or "all") -> text
     metrics: tuple = BASE_METRICS           # shown in the markdown table (all of BASE_METRICS go to the CSV)
     extra: tuple = ()                        # metrics reduced in addition to BASE_METRICS
-    default_dataset: str = "cifar10"
+    default_dataset: Mapping = field(default_factory=lambda: dict(SCALE_DATASETS))  # scale -> image dataset
 
     def scale_note(self, scale: str) -> str:
         """The scale's protocol plus this table's choices at that scale (seeds, rows not run, ...)."""
@@ -504,13 +508,13 @@ def _check_scale(scale) -> str:
     return scale
 
 
-def _resolve_dataset(table: Table, dataset) -> str | None:
+def _resolve_dataset(table: Table, dataset, scale: str = "paper") -> str | None:
     if table.kind == "tabular":
         if dataset is not None:
             raise ValueError(f"--dataset does not apply to table {table.name!r}: its rows fix the datasets "
                              f"({', '.join(UCI_DATASETS)})")
         return None
-    dataset = table.default_dataset if dataset is None else dataset
+    dataset = table.default_dataset[scale] if dataset is None else dataset
     if dataset not in IMAGE_DATASETS:
         raise ValueError(f"dataset must be one of {', '.join(IMAGE_DATASETS)} for table {table.name!r}, "
                          f"got {dataset!r}")
@@ -565,7 +569,7 @@ def _plan(name, scale, dataset=None, seeds=None, rows=None):
     """(table, dataset, [(row, [configs] or None when not runnable)])."""
     table = _get_table(name)
     _check_scale(scale)
-    dataset = _resolve_dataset(table, dataset)
+    dataset = _resolve_dataset(table, dataset, scale)
     seeds = _check_seeds(seeds)
     plan = []
     for row in _select_rows(table, rows):

@@ -83,7 +83,7 @@ def test_scales_in_one_place_and_paper_scale_is_the_paper_protocol():
     cfg = dict(ex.table_configs("headline", "paper", rows=["ERM"]))["ERM [model=PreAct ResNet-18]"]
     d = TrainConfig()
     assert (cfg.width, cfg.epochs, cfg.batch_size, cfg.lr, cfg.subset) == (d.width, d.epochs, d.batch_size, d.lr, None)
-    assert cfg.dataset == "fashion-mnist"
+    assert cfg.dataset == "cifar10"
     cpu = ex.table_configs("headline", "cpu")
     assert all(c.width == ex.SCALES["cpu"]["image"]["width"] for _, c in cpu)
     assert {c.model for _, c in cpu} == {"preact_resnet18"}
@@ -114,7 +114,7 @@ def test_dry_run_lists_rows_and_writes_nothing(tmp_path, capsys, name):
         assert f"  {row.key}:" in stdout
     assert "estimated" in stdout and "time model (cpu)" in stdout
     if name == "headline":
-        assert stdout.count("not run at cpu scale") == 8
+        assert stdout.count("not run at cpu scale") == 10
     assert not out.exists()
 
 

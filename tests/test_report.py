@@ -241,7 +241,7 @@ def test_table_view_reads_only_and_runs_missing_on_request(tmp_path, capsys):
     out = tmp_path / "res"
     df = report.table_view("headline", "cpu", out)  # read-only: every row kept, nothing written
     assert len(df) == len(TABLES["headline"].rows) and not out.exists()
-    assert set(df["status"]) == {"0/3", "not run"}
+    assert set(df["status"]) == {"0/5", "not run"}
     with pytest.raises(ValueError, match="max_live_runs = 0.*python -m mixup_repro table uci --scale smoke"):
         report.table_view("uci", "smoke", out, dataset="iris", run_missing=True, max_live_runs=0)
     df = report.table_view("uci", "smoke", out, dataset="iris", run_missing=True, max_live_runs=4)
@@ -320,8 +320,8 @@ def test_readme_summary_and_update(tmp_path):
     text = report.readme_summary(results)
     assert text == report.readme_summary(results)  # deterministic
     assert "### CPU scale (`" in text and "6 results files" in text
-    assert "| ERM | PreAct ResNet-18 | 3/3 | 20.10 ± 0.10 | 20.10 ± 0.10 | CIFAR-10: 5.53 | [1] |" in text
-    assert "[1] github.com/hongyi-zhang/mixup README" in text and "CPU scale: Fashion-MNIST" in text
+    assert "| ERM | PreAct ResNet-18 | 3/5 | 20.10 ± 0.10 | 20.10 ± 0.10 | 5.53 | [1] |" in text
+    assert "[1] github.com/hongyi-zhang/mixup README" in text and "CPU scale: CIFAR-10 (JPEG copy)" in text
     assert "| mixup (α = 1) has a lower test error than ERM (paper) | headline | **holds** |" in text
     assert "Paper-scale runs need a GPU and are not done yet" in text
     # paper-scale results appear in their own section
@@ -384,7 +384,7 @@ def test_chapter_templates_follow_the_book_conventions():
         assert tuple(chapter_parameters(path)) == PARAMS, stem
         assert "assess_claims(" in "".join(c.source for c in nb.cells), stem
     # the values proposed for the book's cpu and gpu profiles are valid
-    for scale, folder, ds in (("cpu", "results/cpu", "fashion-mnist"), ("paper", "results/paper", "cifar10")):
+    for scale, folder, ds in (("cpu", "results/cpu", "cifar10"), ("paper", "results/paper", "cifar10")):
         report.check_params(scale=scale, dataset=ds, seeds=None, rows=None, results_dir=folder, run_missing=False,
                             paper_results_dir="results/paper")
 
@@ -395,26 +395,26 @@ def test_scale_comparison_shows_paper_scale_runs_when_present(tmp_path, empty):
     assert frame is None and "need a GPU and are not done yet" in msg
     assert report.scale_comparison("headline", "paper", cpu, tmp_path / "paper")[0] is None
     _write_table_runs(tmp_path / "paper", "headline", {"ERM": 5.6}, seeds=2, scale="paper", dataset="cifar10")
-    # by default the chapter's own dataset (Fashion-MNIST) at the paper's protocol: none of it yet
-    frame, msg = report.scale_comparison("headline", "cpu", cpu, tmp_path / "paper")
+    # another dataset at the paper's protocol: none of it yet
+    frame, msg = report.scale_comparison("headline", "cpu", cpu, tmp_path / "paper", paper_dataset="fashion-mnist")
     assert frame is None and "no paper-scale run of this table yet (on fashion-mnist)" in msg
-    frame, msg = report.scale_comparison("headline", "cpu", cpu, tmp_path / "paper", paper_dataset="cifar10")
+    frame, msg = report.scale_comparison("headline", "cpu", cpu, tmp_path / "paper")  # the chapter's: CIFAR-10
     assert list(frame.columns) == ["model", "cpu scale", "paper scale", "published (%)", "source"]
     erm = frame.loc["ERM"].iloc[0]
-    assert erm["cpu scale"] == "20.00 ± 0.50 (3/3)" and erm["paper scale"] == "5.65 ± 0.07 (2/3)"
+    assert erm["cpu scale"] == "20.00 ± 0.50 (3/5)" and erm["paper scale"] == "5.65 ± 0.07 (2/3)"
     assert erm["published (%)"] == "5.53" and "README" in erm["source"] and "cifar10" in msg
     # Fashion-MNIST runs at the paper's protocol (issue 8) sit beside the CPU-scale rows; the rest reads "not done"
     _write_table_runs(tmp_path / "paper", "headline", {"mixup α=1": 4.0}, seeds=1, scale="paper",
                       dataset="fashion-mnist")
-    frame, msg = report.scale_comparison("headline", "cpu", cpu, tmp_path / "paper")
+    frame, msg = report.scale_comparison("headline", "cpu", cpu, tmp_path / "paper", paper_dataset="fashion-mnist")
     assert "(fashion-mnist)" in msg
     assert frame.loc["mixup α=1"].iloc[0]["paper scale"].startswith("4.00 (1/3)")
     assert frame.loc["ERM"].iloc[0]["paper scale"] == "not done (0/3)"
     assert frame.loc["ERM"].iloc[0]["published (%)"].startswith("CIFAR-10: 5.53")
     # the table's claims judged again on those runs: one seed of mixup, none of ERM -> not decided there
-    text = report.scale_claims("headline", "cpu", cpu, tmp_path / "paper")
+    text = report.scale_claims("headline", "cpu", cpu, tmp_path / "paper", paper_dataset="fashion-mnist")
     assert text.startswith("**At the paper's scale (fashion-mnist)**") and "Verdicts at **paper** scale" in text
     assert "mixup (α = 1) has a lower test error than ERM" in text
-    assert report.scale_claims("headline", "cpu", cpu, tmp_path / "none") == (
+    assert report.scale_claims("headline", "cpu", cpu, tmp_path / "none", paper_dataset="fashion-mnist") == (
         "No verdicts at the paper's scale yet: there are no paper-scale runs of this table (fashion-mnist).")
     assert report.scale_claims("headline", "paper", cpu, tmp_path / "paper") == ""

@@ -1,0 +1,159 @@
+"""The claims judged with paired statistics (:mod:`mixup_repro.stats`), declared beside the rows they compare.
+
+Each :class:`PairedClaim` names two rows of a declared table by their keys; the keys are checked against
+:data:`mixup_repro.experiments.TABLES` when this module is imported, so a renamed or removed row fails loudly
+instead of turning a verdict into "not tested". :func:`paired_claims` judges every claim of one table from the
+results files of one scale: per-seed differences, 95 % CI, p, Holm's correction over the table's claims, the
+regime check, and the verdict word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .stats import VERDICT_RULES, holm, judge, paired_difference, regime_check
+
+__all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "METRIC_UNITS"]
+
+_PRE = "[model=PreAct ResNet-18]"
+
+
+@dataclass(frozen=True)
+class PairedClaim:
+    """``a`` is ``direction`` than ``b`` on ``metric`` (rows by key of ``table``), claimed by ``source``."""
+
+    id: str
+    statement: str
+    source: str          # "paper", "extension" (this book's question) or "related work (...)"
+    table: str
+    a: str
+    b: str
+    metric: str = "median_last10_error"
+    direction: str = "lower"
+
+
+METRIC_UNITS = {"median_last10_error": ("median test error of the last 10 epochs", "pp", 1.0),
+                "final_ece": ("test ECE", "pp", 100.0),  # stored as a fraction, shown in percent
+                "final_nll": ("test NLL", "", 1.0)}
+
+
+def _unit(metric: str):
+    if metric.startswith("fgsm_error_"):
+        return f"test error under FGSM ε = {metric.removeprefix('fgsm_error_')}", "pp", 1.0
+    return METRIC_UNITS[metric]
+
+
+PAIRED_CLAIMS: tuple[PairedClaim, ...] = (
+    PairedClaim("mixup1_vs_erm", "mixup (α = 1) has a lower test error than ERM", "paper", "headline",
+                f"mixup α=1 {_PRE}", f"ERM {_PRE}"),
+    PairedClaim("mixup02_vs_erm", "mixup (α = 0.2) has a lower test error than ERM", "paper", "headline",
+                f"mixup α=0.2 {_PRE}", f"ERM {_PRE}"),
+    *(PairedClaim(f"fgsm{e}_vs_erm", f"mixup (α = 1) has a lower error than ERM under FGSM, ε = {e}", "paper",
+                  "headline", f"mixup α=1 {_PRE}", f"ERM {_PRE}", f"fgsm_error_{e}") for e in ("0.01", "0.03", "0.1")),
+    PairedClaim("mixup_ece_vs_erm", "mixup (α = 1) is better calibrated (lower ECE) than ERM",
+                "related work (Thulasidasan et al., 2019)", "headline", f"mixup α=1 {_PRE}", f"ERM {_PRE}",
+                "final_ece"),
+    PairedClaim("ls_vs_erm", "label smoothing (ε = 0.1) has a lower test error than ERM",
+                "related work (Szegedy et al., 2016)", "headline", f"label smoothing ε=0.1 {_PRE}", f"ERM {_PRE}"),
+    PairedClaim("mixup_ls_vs_mixup", "mixup + label smoothing (ε = 0.1) has a lower test error than mixup",
+                "extension", "headline", f"mixup + label smoothing ε=0.1 {_PRE}", f"mixup α=1 {_PRE}"),
+    PairedClaim("mixup_ls_ece_vs_mixup", "mixup + label smoothing (ε = 0.1) has a lower ECE than mixup",
+                "extension", "headline", f"mixup + label smoothing ε=0.1 {_PRE}", f"mixup α=1 {_PRE}",
+                "final_ece"),
+)
+"""Every paired claim, by table."""
+
+REGIME_ROW = {"headline": f"ERM {_PRE}"}
+"""The ERM row whose training error decides whether a table's runs reached the paper's regime."""
+
+
+def _check_declarations() -> None:
+    from .experiments import TABLES
+
+    seen = set()
+    for c in PAIRED_CLAIMS:
+        if c.id in seen:
+            raise ValueError(f"paired claim id {c.id!r} declared twice")
+        seen.add(c.id)
+        keys = {r.key for r in TABLES[c.table].rows}
+        for side in (c.a, c.b):
+            if side not in keys:
+                raise ValueError(f"paired claim {c.id!r}: table {c.table!r} has no row {side!r}")
+        _unit(c.metric)
+    for table, key in REGIME_ROW.items():
+        if key not in {r.key for r in TABLES[table].rows}:
+            raise ValueError(f"regime row {key!r} is not a row of table {table!r}")
+
+
+_check_declarations()
+
+
+def _values(records, metric: str, scale: float) -> dict:
+    out = {}
+    for rec in records:
+        v = rec.get("summary", {}).get(metric)
+        if v is not None:
+            out[rec["config"]["seed"]] = float(v) * scale
+    return out
+
+
+def paired_claims(table: str, scale: str, out, *, dataset: str | None = None, seeds=None):
+    """One row per claim of ``table``: the paired effect, its CI, p, Holm p, n, the regime and the verdict.
+
+    Reads the finished results files of ``table`` at ``scale`` in ``out`` (nothing is run). Returns a
+    DataFrame with columns ``claim``, ``source``, ``metric``, ``mean A``, ``mean B``, ``Δ = A − B``, ``95 % CI``,
+    ``p``, ``Holm p``, ``n``, ``verdict``, and the regime check as ``frame.attrs["regime"]``.
+    """
+    import pandas as pd
+
+    from .report import row_runs
+
+    claims = [c for c in PAIRED_CLAIMS if c.table == table]
+    if not claims:
+        raise ValueError(f"no paired claims are declared for table {table!r}")
+    runs = row_runs(table, scale, out, dataset=dataset, seeds=seeds)
+    regime = regime_check(runs.get(REGIME_ROW.get(table, ""), []))
+    results = []
+    for c in claims:
+        _, unit, k = _unit(c.metric)
+        results.append(paired_difference(_values(runs.get(c.a, []), c.metric, k),
+                                         _values(runs.get(c.b, []), c.metric, k)))
+    adjusted = holm([r.p for r in results])
+    rows = []
+    for c, r, padj in zip(claims, results, adjusted):
+        name, unit, _ = _unit(c.metric)
+        verdict = judge(r, padj, direction=c.direction, applicable=regime["reached"] is not False)
+        ok = r.n >= 2
+        rows.append({
+            "claim": c.statement, "source": c.source, "metric": f"{name} ({'%' if unit == 'pp' else unit})",
+            "mean A": round(r.a_mean, 2) if r.n else None, "mean B": round(r.b_mean, 2) if r.n else None,
+            "Δ = A − B": f"{r.mean_diff:+.2f}" if r.n else "",
+            "95 % CI": f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if ok else "",
+            "p": _p(r.p) if ok else "", "Holm p": _p(padj) if ok else "", "n": r.n, "verdict": verdict,
+        })
+    frame = pd.DataFrame(rows)
+    frame.attrs["regime"] = regime
+    return frame
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def paired_claims_markdown(frame, scale: str) -> str:
+    """The frame as a markdown table (nothing truncated), the regime line and the verdict rules."""
+    cols = list(frame.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, row in frame.iterrows():
+        cells = ["" if v is None or v != v else str(v) for v in row.tolist()]
+        i = cols.index("verdict")
+        cells[i] = f"**{cells[i]}**"
+        lines.append("| " + " | ".join(cells) + " |")
+    regime = frame.attrs.get("regime", {}).get("text", "not recorded")
+    rules = "; ".join(f"*{k}*: {v}" for k, v in VERDICT_RULES.items())
+    return "\n".join(lines) + (
+        f"\n\nA and B are the claim's two rows (A the first named); Δ is the mean over paired seeds (same seed ="
+        f" same training subset, initialisation and data order; the same test images) of A − B, in percentage "
+        f"points (pp) for errors and ECE. 95 % CI: Student's t over the paired differences; p: two-sided paired "
+        f"t-test; Holm p: adjusted over the {len(frame)} claims of this table. Regime ({scale} scale): {regime}."
+        f"\n\nVerdict words: {rules}.")
