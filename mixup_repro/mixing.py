@@ -12,10 +12,15 @@ Formula (2), label smoothing of the mixed label over :math:`K` classes with stre
 Because (2) is affine and the mixing weights sum to one, smoothing before mixing and smoothing
 after mixing give the same target; the library mixes first, then smooths.
 
+CutMix (Yun et al., 2019), beyond the paper, replaces formula (1)'s blend of the inputs by a box of the
+partner pasted into the sample (:func:`cutmix_box`, :func:`cutmix`, :class:`CutMix`); its labels are mixed
+by the kept share of the image, then smoothed by (2) in the same way.
+
 Design: nothing is modified in place; every random draw comes from torch's RNG (optionally an
-explicit ``torch.Generator``), so a seed reproduces the whole stream of λ and partners; every batch
+explicit ``torch.Generator``), so a seed reproduces the whole stream of λ, partners and boxes; every batch
 size >= 1 works; targets are float32 (float64 when the inputs or targets are float64) whatever the
-dtype of ``x``, so bf16 inputs never round the labels.
+dtype of ``x``, so bf16 inputs never round the labels. The arguments are validated up front, with messages
+that name them, as ``torchvision.transforms.v2`` does.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ _GAMMA_CANDIDATES = 32
 
 
 class MixedBatch(NamedTuple):
-    """Result of :func:`mix` / :func:`mix_k`.
+    """Result of :func:`mix` / :func:`mix_k` / :func:`cutmix`.
 
     Attributes
     ----------
@@ -73,7 +78,8 @@ class MixedBatch(NamedTuple):
         Mixed (and smoothed) probability targets of shape (B, K), float32 (float64 for float64 data).
     lam : Tensor
         The mixing weights used: a 0-d tensor (one λ for the batch) or a (B,) tensor for :func:`mix`;
-        (k,) or (B, k) weights for :func:`mix_k`.
+        (k,) or (B, k) weights for :func:`mix_k`; for :func:`cutmix` the labels' weight (0-d or (B,)): the
+        kept share of the image (area-corrected λ) unless ``correct_lam=False``.
     index : Tensor
         The partners: a (B,) LongTensor for :func:`mix` (sample ``i`` is mixed with ``index[i]``);
         a (k, B) LongTensor for :func:`mix_k` whose row 0 is ``arange(B)``.
@@ -343,9 +349,8 @@ def _pair_index(batch: int, pairing: str, generator, device, out_device) -> Tens
     perm = torch.randperm(batch, generator=generator, device=device).to(out_device)
     if pairing == "permutation":
         return perm
-    index = torch.empty_like(perm)
-    index[perm] = perm.roll(-1)  # perm[i] is mixed with perm[i + 1]: one cycle through the whole batch
-    return index
+    # perm[i] is mixed with perm[i + 1]: one cycle through the whole batch
+    return torch.empty_like(perm).scatter_(0, perm, perm.roll(-1))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -576,10 +581,10 @@ def _cutmix_box(lam: Tensor, size: tuple[int, ...], center, generator, device) -
             raise ValueError(f"center must be an integer tensor of shape {(*lam.shape, d)}, got "
                              f"{tuple(center.shape)} ({center.dtype})")
         center = center.long()
-    sizes = torch.tensor(size, dtype=torch.float64, device=device)
-    half = torch.floor(r[..., None] * sizes).long()
+    # per dimension with Python sizes: no host-to-device copy (which would synchronise on a GPU)
+    half = torch.stack([torch.floor(r * s) for s in size], -1).long()
     lo = (center - half).clamp_min(0)
-    hi = torch.minimum(center + half, sizes.long())
+    hi = torch.stack([(center[..., k] + half[..., k]).clamp_max(s) for k, s in enumerate(size)], -1)
     box = torch.stack([lo, hi], -1)
     area = (hi - lo).clamp_min(0).prod(-1).double()
     return box, 1.0 - area / math.prod(size)
@@ -685,8 +690,8 @@ def cutmix(x: Tensor, y: Tensor, *, num_classes: int | None = None, alpha: float
             raise ValueError(f"box must be an integer tensor of shape ({d}, 2) or ({batch}, {d}, 2) "
                              f"(start, stop per boxed dimension), got {getattr(box, 'shape', type(box).__name__)}")
         box = box.to(device=x.device, dtype=torch.int64)
-        sizes = torch.tensor(size, device=x.device)
-        box = torch.stack([box[..., 0].clamp(min=0), torch.minimum(box[..., 1], sizes)], -1)
+        stop = torch.stack([box[..., k, 1].clamp_max(s) for k, s in enumerate(size)], -1)
+        box = torch.stack([box[..., 0].clamp_min(0), stop], -1)
         if lam_t is None and not correct_lam:
             raise ValueError("lam must be given with box when correct_lam=False (it is then the label weight)")
         area = (box[..., 1] - box[..., 0]).clamp_min(0).prod(-1).double()
