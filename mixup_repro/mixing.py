@@ -263,7 +263,7 @@ def _check_targets(y, batch: int, num_classes: int | None, name: str = "y", valu
         if y.shape[1] != num_classes:
             raise ValueError(f"{name} (B, K) targets must have width num_classes = {num_classes}, "
                              f"got shape {tuple(y.shape)}")
-    if not values or y.dtype == torch.bool:
+    if not values:
         return num_classes
     yf = y.double()
     if not bool(torch.isfinite(yf).all()) or bool((yf < -1e-6).any()):

@@ -161,6 +161,23 @@ def test_cutmix_box_formula_side_area_and_clipping():
     assert torch.all(la >= 0.7 - 0.02) and 0.7 < float(la.mean()) < 0.85  # clipping only shrinks a box
 
 
+def test_cutmix_box_agrees_with_timms_written_out_formula():
+    # timm's rand_bbox (margin 0) and cutmix_bbox_and_lam(correct_lam=True), written out with NumPy: side
+    # int(S * sqrt(1 - λ)), half-side side // 2, centre uniform in [0, S), clipped; λ from the clipped area
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        h, w = (int(v) for v in rng.integers(1, 40, size=2))
+        lam = float(rng.random())
+        cy, cx = int(rng.integers(0, h)), int(rng.integers(0, w))
+        ratio = np.sqrt(1 - lam)
+        cut_h, cut_w = int(h * ratio), int(w * ratio)
+        yl, yh = np.clip(cy - cut_h // 2, 0, h), np.clip(cy + cut_h // 2, 0, h)
+        xl, xh = np.clip(cx - cut_w // 2, 0, w), np.clip(cx + cut_w // 2, 0, w)
+        box, la = cutmix_box(lam, (h, w), center=torch.tensor([cy, cx]))
+        assert box.tolist() == [[yl, yh], [xl, xh]], (h, w, lam, cy, cx)
+        assert float(la) == 1.0 - (yh - yl) * (xh - xl) / float(h * w)
+
+
 def test_cutmix_per_sample_boxes_any_batch_and_dtype():
     for b in (1, 2, 3, 7):
         x, y = _batch((b, 3, 9, 9))
@@ -310,6 +327,8 @@ def test_integer_and_bool_one_hot_labels_and_optional_num_classes():
         mix(x, y)
     with pytest.raises(ValueError, match=r"rows that sum to 1 .*multi_label=True"):
         mix(x, onehot * 2)
+    with pytest.raises(ValueError, match=r"rows that sum to 1 .*multi_label=True"):  # a bool multi-hot row
+        mix(x, (onehot + F.one_hot((y + 1) % K, K)).bool())
     with pytest.raises(ValueError, match=r"width num_classes = 4"):
         mix(x, onehot, num_classes=4)
 
