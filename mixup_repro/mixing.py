@@ -803,8 +803,14 @@ def mixup_criterion(criterion: Callable[[Tensor, Tensor], Tensor], pred: Tensor,
 # ----------------------------------------------------------------------------------------------------------
 # Module
 # ----------------------------------------------------------------------------------------------------------
-def _call_form(inputs: tuple):
-    """``(x, y, pack)`` for ``m(x, y)`` or ``m((x, y))`` / ``m([x, y])``; ``pack`` rebuilds that form."""
+def _call_form(inputs: tuple, kwargs: dict):
+    """``(x, y, pack)`` for ``m(x, y)``, ``m(x=x, y=y)`` or ``m((x, y))`` / ``m([x, y])``; ``pack`` rebuilds that form."""
+    if kwargs:
+        names = ("x", "y")[len(inputs):]
+        if len(inputs) > 2 or set(kwargs) != set(names):
+            raise TypeError(f"expected a batch as (x, y) or as one (x, y) tuple or list; got keyword argument(s) "
+                            f"{', '.join(sorted(kwargs))}")
+        inputs = (*inputs, *(kwargs[n] for n in names))
     if len(inputs) == 2:
         return inputs[0], inputs[1], lambda a, b: (a, b)
     if len(inputs) == 1 and isinstance(inputs[0], (tuple, list)) and len(inputs[0]) == 2:
@@ -915,8 +921,8 @@ class Mixup(nn.Module):
                   f"correct_lam={self.correct_lam}, box_dims={self.box_dims}")
         return s + f", mix_in_eval={self.mix_in_eval}, validate={self.validate}"
 
-    def forward(self, *inputs):
-        x, y, pack = _call_form(inputs)
+    def forward(self, *inputs, **kwargs):
+        x, y, pack = _call_form(inputs, kwargs)
         plain, like = _unwrap_tv(x)
         batch = _check_x(plain)
         num_classes = _check_targets(y, batch, self.num_classes, values=self.validate, multi_label=self.multi_label)

@@ -110,6 +110,11 @@ def test_drop_in_call_forms_and_labels_like_torchvision():
         v2.MixUp(alpha=1.0)(x, lab)
         out = mix(x, lab, lam=0.3, pairing="roll")
         torch.testing.assert_close(out.targets, 0.3 * onehot.float() + 0.7 * onehot.float().roll(1, 0))
+    kw = Mixup(1.0, num_classes=K, generator=_gen(2))(x=x, y=y)  # the keyword form of the previous signature
+    pos = Mixup(1.0, num_classes=K, generator=_gen(2))(x, y)
+    assert torch.equal(kw[0], pos[0]) and torch.equal(Mixup(1.0, num_classes=K, generator=_gen(2))(x, y=y)[1], pos[1])
+    with pytest.raises(TypeError, match=r"got keyword argument\(s\) labels"):
+        m(x, labels=y)
     with pytest.raises(TypeError, match=r"expected a batch as \(x, y\) or as one \(x, y\) tuple or list"):
         m(x)
     with pytest.raises(TypeError, match=r"expected a batch"):
