@@ -968,6 +968,8 @@ class Mixup(nn.Module):
             size = tuple(plain.shape[-self.box_dims:])
             lc = lam if cut_only else lam_cut.to(plain.device)
             box, lam_adj = _cutmix_box(lc, size, None, g, gdev)
+            if self.mode == "pair":  # one box per pair: the two samples swap the same region (timm's pair mode)
+                box, lam_adj = box[first], lam_adj[first]
             box = box.to(plain.device)
             cut_inputs = _cutmix_pair(plain, x2, box)
             cut_weight = lam_adj.to(plain.device) if self.correct_lam else lc

@@ -245,6 +245,9 @@ def test_cutmix_module_modes_and_pair_symmetry():
     for i in range(7):
         assert _is_cut(xm[i], x[i], x[flip[i]])
     assert torch.equal(xm[3], x[3]) and torch.equal(ym[3], F.one_hot(y[3], K).float())  # the middle sample
+    pasted = (xm != x).any(1)  # (B, H, W): where each sample took its partner's pixels
+    assert torch.equal(pasted, pasted.flip(0)) and pasted.any()  # a pair swaps one and the same region
+    torch.testing.assert_close(ym[torch.arange(7), y], ym.flip(0)[torch.arange(7), y.flip(0)])  # one λ per pair
     xe, ye = CutMix(1.0, num_classes=K, mode="elem", generator=_gen(6))(x, y)
     assert xe.shape == x.shape and ye.shape == (7, K)
     with pytest.raises(ValueError, match=r"switch_prob > 0 \(CutMix\) needs x with 2 trailing spatial"):
