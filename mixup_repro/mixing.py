@@ -847,8 +847,8 @@ class Mixup(nn.Module):
         target; the output shapes never change.
     mode : {"batch", "elem", "pair"}
         One λ per batch (the paper), one λ per sample (vectorised), or one λ per pair of samples ``i`` and
-        ``B - 1 - i``, each mixed with the other (timm's ``'pair'``; any batch size: the middle sample of an
-        odd batch is its own partner and stays unmixed).
+        ``B - 1 - i``, each mixed with the other (timm's ``'pair'``; with CutMix the two swap one box; any batch
+        size: the middle sample of an odd batch is its own partner and stays unmixed).
     k : int
         Number of samples mixed (2 = mixup; > 2 uses Dirichlet weights, the ``mixup_double`` idea;
         ``mode`` must then be "batch", ``prob`` 1, ``switch_prob`` 0 and ``pairing`` the default).
