@@ -31,7 +31,7 @@ from mixup_repro.results import device_name, git_commit, versions  # noqa: E402
 CASES = {
     "erm": {}, "mixup": {}, "mixup_ls": {"label_smoothing": 0.1}, "mix_inputs_only": {},
     "manifold": {"mix_layer": 2}, "mixup_knn": {"pairing": "knn", "knn_k": 10},
-    "label_noise": {"label_noise": 0.5},
+    "label_noise": {"label_noise": 0.5}, "cutmix": {}, "mixup_cutmix": {},
 }
 
 
@@ -74,17 +74,22 @@ def count_syncs(case: str, extra: dict, epochs: int, subset: int) -> dict:
 
 def count_mixing_syncs(calls: int = 50) -> list[dict]:
     """Syncs of the public mixing API on GPU tensors with ``validate=False`` (expected: none per call)."""
-    from mixup_repro import Mixup, mix
+    from mixup_repro import CutMix, Mixup, cutmix, mix
 
     x = torch.randn(128, 3, 32, 32, device="cuda")
     y = torch.randint(0, 10, (128,), device="cuda")
     gen = torch.Generator(device="cuda").manual_seed(0)
     mixup, mixup_elem = (Mixup(1.0, num_classes=10, label_smoothing=0.1, validate=False),
                          Mixup(1.0, num_classes=10, mode="elem", prob=0.5, validate=False))
+    mixup_switch = Mixup(1.0, num_classes=10, mode="elem", switch_prob=0.5, generator=gen, validate=False)
+    cutmix_pair = CutMix(1.0, num_classes=10, mode="elem", pairing="cycle", generator=gen, validate=False)
     cases = {
         "mix(validate=False)": lambda: mix(x, y, num_classes=10, label_smoothing=0.1, generator=gen, validate=False),
         "Mixup(validate=False)": lambda: mixup(x, y),
         "Mixup(elem, prob=0.5, validate=False)": lambda: mixup_elem(x, y),
+        "cutmix(validate=False)": lambda: cutmix(x, y, num_classes=10, generator=gen, validate=False),
+        "Mixup(elem, switch_prob=0.5, validate=False)": lambda: mixup_switch(x, y),
+        "CutMix(elem, cycle, validate=False)": lambda: cutmix_pair(x, y),
         "mix(validate=True)": lambda: mix(x, y, num_classes=10, label_smoothing=0.1, generator=gen),
     }
     rows = []

@@ -19,8 +19,11 @@ from .data import (
 )
 from .metrics import calibration_counts, ece, error, nll, reliability_bins
 from .mixing import (
+                   CutMix,
                    MixedBatch,
                    Mixup,
+                   cutmix,
+                   cutmix_box,
                    mix,
                    mix_inputs,
                    mix_k,
@@ -36,9 +39,9 @@ from .speed import read_speed_results, speed_summary, train_flops_per_image
 from .train import METHODS, RunResult, TrainConfig, evaluate, fgsm_error, fit, run_id
 
 __all__ = [
-    "CheckpointError", "DATASET_NAMES", "Dataset", "Interrupted", "METHODS", "MODEL_NAMES", "MixedBatch", "Mixup",
+    "CheckpointError", "CutMix", "DATASET_NAMES", "Dataset", "Interrupted", "METHODS", "MODEL_NAMES", "MixedBatch", "Mixup",
     "RunResult", "TrainConfig", "atomic_write_json", "augment_batch", "build_model", "calibration_counts",
-    "corrupt_labels", "count_parameters", "ece", "error", "evaluate", "fgsm_error", "fit", "knn_partners",
+    "corrupt_labels", "count_parameters", "cutmix", "cutmix_box", "ece", "error", "evaluate", "fgsm_error", "fit", "knn_partners",
     "load_checkpoint", "load_dataset", "load_results", "mix", "mix_inputs", "mix_k", "mix_with", "mixup_criterion", "nll",
     "normalize", "read_result", "reliability_bins", "run_id", "sample_dirichlet", "sample_lambda",
     "save_checkpoint", "smooth_labels", "split_validation", "subset_per_class", "read_speed_results",

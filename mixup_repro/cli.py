@@ -23,9 +23,11 @@ __all__ = ["main", "build_parser", "config_from_args", "add_config_arguments"]
 HELP = {
     "dataset": "dataset name",
     "model": "architecture",
-    "method": "training method",
+    "method": "training method (cutmix, cutmix_ls, mixup_cutmix: CutMix, beyond the paper, image data only; "
+              "mixup_cutmix switches to CutMix for half of the batches)",
     "alpha": "Beta(alpha, alpha) concentration of the mixing weight (0 = no mixing)",
-    "label_smoothing": "label-smoothing strength epsilon in [0, 1) (methods label_smoothing, mixup_ls, mix_inputs_ls)",
+    "label_smoothing": "label-smoothing strength epsilon in [0, 1) (methods label_smoothing, mixup_ls, mix_inputs_ls, "
+                       "cutmix_ls)",
     "pairing": "how partners are chosen: random (in-batch permutation, RP) or knn (among the knn-k nearest, KNN)",
     "same_class": "partners from the same class only (SC) instead of all classes (AC)",
     "knn_k": "number of nearest neighbours for --pairing knn",

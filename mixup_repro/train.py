@@ -59,6 +59,7 @@ from .checkpoint import CheckpointError, Interrupted, StopSignal, load_checkpoin
 from .data import (
     DATASET_NAMES,
     IMAGE_DATASETS,
+    SPEED_DATASETS,
     augment_batch,
     corrupt_labels,
     knn_partners,
@@ -67,16 +68,24 @@ from .data import (
     subset_per_class,
 )
 from .metrics import calibration_counts, ece_from_counts, reliability_from_counts
-from .mixing import mix_inputs, mix_with, sample_lambda
+from .mixing import _cutmix_box, _cutmix_pair, _label_mix, mix_inputs, mix_with, sample_lambda
 from .models import MODEL_NAMES, build_model
 from .results import SCHEMA, atomic_write_json, check_writable, device_name, git_commit, read_result, versions
 
 __all__ = ["METHODS", "TrainConfig", "RunResult", "fit", "run_id", "result_path", "evaluate", "fgsm_error"]
 
 METHODS = ("erm", "mixup", "label_smoothing", "mixup_ls", "mix_inputs_only", "mix_inputs_ls", "manifold",
-           "gaussian_noise")
-MIXING_METHODS = ("mixup", "mixup_ls", "mix_inputs_only", "mix_inputs_ls", "manifold")
-SMOOTHING_METHODS = ("label_smoothing", "mixup_ls", "mix_inputs_ls")
+           "gaussian_noise", "cutmix", "cutmix_ls", "mixup_cutmix")
+MIXING_METHODS = ("mixup", "mixup_ls", "mix_inputs_only", "mix_inputs_ls", "manifold", "cutmix", "cutmix_ls",
+                  "mixup_cutmix")
+SMOOTHING_METHODS = ("label_smoothing", "mixup_ls", "mix_inputs_ls", "cutmix_ls")
+CUTMIX_METHODS = ("cutmix", "cutmix_ls", "mixup_cutmix")
+"""Methods beyond the paper (CutMix, Yun et al. 2019; image data only): ``cutmix`` pastes a box of the partner
+(λ ~ Beta(α, α), labels weighted by the kept area, as torchvision's CutMix), ``cutmix_ls`` also smooths the
+mixed labels by ``label_smoothing`` (formula (2)), ``mixup_cutmix`` uses CutMix for a batch with probability
+:data:`CUTMIX_SWITCH_PROB` and mixup otherwise, both with ``alpha`` (timm's ``switch_prob``)."""
+CUTMIX_SWITCH_PROB = 0.5
+"""The per-batch probability of CutMix (instead of mixup) of method ``mixup_cutmix``: timm's default."""
 # fields that say where or how loudly a run happens, not what it computes: left out of the run id
 RUNTIME_FIELDS = ("device", "data_dir", "checkpoint_every", "channels_last", "compile", "eval_train")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
@@ -99,7 +108,8 @@ class TrainConfig:
     ``precision="auto"`` trains with bf16 autocast on CUDA and fp32 on the CPU; ``channels_last=None``
     uses the channels_last memory format for image models on CUDA only. ``compile`` wraps the model in
     :func:`torch.compile` with that mode (``reduce-overhead`` adds CUDA graphs); its compile time is
-    reported separately in the results (``timing``).
+    reported separately in the results (``timing``). ``method`` is one of :data:`METHODS`; the CutMix methods
+    (:data:`CUTMIX_METHODS`, beyond the paper) need image data and are refused up front for other datasets.
     """
 
     dataset: str = "cifar10"
@@ -151,6 +161,9 @@ class TrainConfig:
         if self.label_smoothing > 0 and self.method not in SMOOTHING_METHODS:
             raise ValueError(f"label_smoothing = {self.label_smoothing} is only used by methods "
                              f"{', '.join(SMOOTHING_METHODS)}; method {self.method!r} would ignore it")
+        if self.method in CUTMIX_METHODS and self.dataset not in (*IMAGE_DATASETS, *SPEED_DATASETS):
+            raise ValueError(f"method {self.method!r} (CutMix) needs an image dataset; dataset {self.dataset!r} "
+                             "has no height and width to cut a box from")
         check_choice("pairing", self.pairing, ("random", "knn"))
         if self.method == "manifold" and (self.pairing != "random" or self.same_class):
             raise ValueError("pairing must be 'random' (in-batch, all classes) for method 'manifold'")
@@ -604,6 +617,13 @@ def _loss(cfg, model, xb, yb, idx, num_classes, partners, ds, inputs, gens):
         return F.cross_entropy(model(xm), label, label_smoothing=eps)
     probs = F.one_hot(yb, num_classes).float()
     probs2 = F.one_hot(y2, num_classes).float()
+    if method in CUTMIX_METHODS:  # the box over (H, W), centre drawn after λ and the partners
+        box, kept = _cutmix_box(lam, tuple(xb.shape[-2:]), None, gens["mix"], xb.device)
+        xm, weight = _cutmix_pair(xb, x2, box), kept
+        if method == "mixup_cutmix":
+            use_cut = torch.rand((), dtype=torch.float64, generator=gens["mix"], device=xb.device) < CUTMIX_SWITCH_PROB
+            xm, weight = torch.where(use_cut, xm, mix_inputs(xb, x2, lam)), torch.where(use_cut, kept, lam)
+        return F.cross_entropy(model(xm), _label_mix(probs, probs2, weight, eps))
     if method == "manifold":
         _, targets = mix_with(probs, probs2, probs, probs2, lam, 0.0)
         logits = model(xb, mix_layer=cfg.mix_layer, mix_fn=lambda h: mix_inputs(h, h[index], lam))

@@ -44,7 +44,9 @@ def test_console_script_installed():
 @pytest.mark.parametrize("argv, needle", [
     (["--dataset", "imagenet"], "argument --dataset: invalid choice: 'imagenet'"),
     (["--model", "vit"], "argument --model: invalid choice"),
-    (["--method", "cutmix"], "argument --method: invalid choice"),
+    (["--method", "cutout"], "argument --method: invalid choice"),
+    (["--method", "cutmix", "--dataset", "wine", "--model", "mlp"],
+     "--method: method 'cutmix' (CutMix) needs an image dataset; dataset 'wine' has no height and width"),
     (["--alpha", "-1"], "--alpha: alpha must be in [0, inf), got -1.0"),
     (["--alpha", "nan"], "--alpha: alpha must be a finite number"),
     (["--method", "mixup_ls", "--label-smoothing", "1.0"], "--label-smoothing: label_smoothing must be in [0, 1)"),
@@ -72,3 +74,14 @@ def test_bad_value_from_a_real_process(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip() == "mixup-repro train: error: --alpha: alpha must be in [0, inf), got -1.0"
     assert not (tmp_path / "x").exists()
+
+
+def test_cutmix_trains_through_the_cli(tmp_path, capsys):
+    out = tmp_path / "res"
+    rc = main(["train", "--dataset", "fashion-mnist", "--width", "4", "--subset", "10", "--test-subset", "10",
+               "--batch-size", "32", "--method", "cutmix_ls", "--label-smoothing", "0.1", "--epochs", "1",
+               "--device", "cpu", "--out", str(out), "--quiet"])
+    assert rc == 0
+    rec = json.loads(next(out.glob("*.json")).read_text())
+    assert rec["config"]["method"] == "cutmix_ls" and rec["curves"]["train_loss"][0] > 0
+    assert rec["run_id"].startswith("fashion-mnist_preact_resnet18_cutmix_ls_s0_")

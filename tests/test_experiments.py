@@ -114,7 +114,7 @@ def test_dry_run_lists_rows_and_writes_nothing(tmp_path, capsys, name):
         assert f"  {row.key}:" in stdout
     assert "estimated" in stdout and "time model (cpu)" in stdout
     if name == "headline":
-        assert stdout.count("not run at cpu scale") == 10
+        assert stdout.count("not run at cpu scale") == 12  # WRN-28-10 and DenseNet-BC-190: 6 rows each
     assert not out.exists()
 
 
@@ -309,3 +309,17 @@ def test_compile_mode_reaches_every_run_without_changing_its_id(tmp_path):
 
     lines = print_commands(_specs(["headline"], "fashion-mnist", None), "smoke", tmp_path, compile="default")
     assert lines and all("--compile default" in line for line in lines)
+
+
+def test_cutmix_rows_are_beyond_the_paper_and_share_their_runs():
+    for name in ("headline", "ablation"):
+        rows = [r for r in ex.TABLES[name].rows if r.label == "CutMix α=1"]
+        assert rows and all(r.group == "beyond the paper" and r.overrides["method"] == "cutmix"
+                            and r.overrides["alpha"] == 1.0 and not r.paper for r in rows)
+    assert len([r for r in ex.TABLES["headline"].rows if r.label == "CutMix α=1"]) == 3  # one per model
+    head = ex.table_configs("headline", "cpu", rows=["CutMix α=1"])
+    abl = ex.table_configs("ablation", "cpu", rows=["CutMix α=1"])
+    assert [k for k, _ in head] == ["CutMix α=1 [model=PreAct ResNet-18]"] * 5  # the headline's 5 paired seeds
+    assert [k for k, _ in abl] == ["CutMix α=1 [weight decay=1e-4]"] * 3 + ["CutMix α=1 [weight decay=5e-4]"]
+    assert [run_id(c) for _, c in head[:3]] == [run_id(c) for _, c in abl[:3]]  # the same runs, computed once
+    assert all(c.method == "cutmix" and c.dataset == "cifar10" for _, c in head + abl)

@@ -299,8 +299,8 @@ def test_bad_tensors():
 def test_bad_module_and_helpers():
     with pytest.raises(ValueError, match=r"prob must be in \[0, 1\]"):
         Mixup(1.0, num_classes=K, prob=1.2)
-    with pytest.raises(ValueError, match=r"mode must be one of batch, elem"):
-        Mixup(1.0, num_classes=K, mode="pair")
+    with pytest.raises(ValueError, match=r"mode must be one of batch, elem, pair; got 'pairs'"):
+        Mixup(1.0, num_classes=K, mode="pairs")
     with pytest.raises(ValueError, match=r"k must be >= 2"):
         Mixup(1.0, num_classes=K, k=1)
     with pytest.raises(ValueError, match=r"k must be >= 2"):

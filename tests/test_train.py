@@ -9,6 +9,7 @@ import torch
 
 from mixup_repro import METHODS, TrainConfig, fit, read_result, run_id
 from mixup_repro.results import CURVE_KEYS, REQUIRED_KEYS
+from mixup_repro.train import SMOOTHING_METHODS
 
 TINY = dict(dataset="fashion-mnist", width=4, subset=10, test_subset=10, batch_size=32, epochs=1, device="cpu")
 
@@ -50,7 +51,7 @@ def test_same_seed_bit_identical_and_other_seed_differs():
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_trains(method):
     kw = dict(method=method)
-    if method in ("label_smoothing", "mixup_ls", "mix_inputs_ls"):
+    if method in SMOOTHING_METHODS:
         kw["label_smoothing"] = 0.1
     if method == "manifold":
         kw["mix_layer"] = 3
@@ -95,7 +96,11 @@ def test_schedule_milestones():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(dataset="mnist"), r"dataset must be one of"),
     (dict(model="vgg"), r"model must be one of"),
-    (dict(method="cutmix"), r"method must be one of"),
+    (dict(method="cutout"), r"method must be one of"),
+    (dict(method="cutmix", dataset="iris", model="mlp"), r"method 'cutmix' \(CutMix\) needs an image dataset; "
+                                                          r"dataset 'iris' has no height and width"),
+    (dict(method="mixup_cutmix", dataset="two-moons", model="mlp"), r"method 'mixup_cutmix' \(CutMix\) needs an image"),
+    (dict(method="cutmix", label_smoothing=0.1), r"label_smoothing = 0.1 is only used by methods .*cutmix_ls"),
     (dict(alpha=-1), r"alpha must be"),
     (dict(label_smoothing=1.0, method="mixup_ls"), r"label_smoothing must be in \[0, 1\)"),
     (dict(label_smoothing=0.1, method="mixup"), r"label_smoothing = 0.1 is only used by methods"),
@@ -162,6 +167,8 @@ def test_bad_compile_mode_is_refused_by_name():
     dict(method="mix_inputs_ls", label_smoothing=0.1), dict(method="manifold", mix_layer=2),
     dict(method="gaussian_noise"), dict(method="mixup", pairing="knn", knn_k=5),
     dict(method="mixup", same_class=True), dict(method="mixup", label_noise=0.5),
+    dict(method="cutmix"), dict(method="cutmix_ls", label_smoothing=0.1, same_class=True),
+    dict(method="mixup_cutmix", mix_prob=0.5),
 ], ids=lambda d: "-".join(f"{k}={v}" for k, v in d.items()))
 def test_training_steps_read_no_tensor_value_on_the_host(host_reads, extra, tmp_path):
     # a snapshot of the count after every optimizer step: between two steps of one epoch nothing may be read;
@@ -232,3 +239,51 @@ def test_an_fp32_run_trains_without_tf32_and_evaluates_under_the_defaults(monkey
     assert [f.allow_tf32 for f in flags] == before
     rec = fit(TrainConfig(dataset="two-moons", model="mlp", epochs=1, device="cpu"), quiet=True).record
     assert rec["tf32_training"] is None  # recorded for CUDA runs only
+
+
+@pytest.mark.parametrize("method, eps", [("cutmix", 0.0), ("cutmix_ls", 0.1)])
+def test_cutmix_step_pastes_a_box_and_weights_the_labels_by_its_area(method, eps):
+    from mixup_repro.train import _generators, _loss
+
+    cfg = TrainConfig(**TINY | dict(method=method, label_smoothing=eps))
+    b, k = 12, 10
+    xb = torch.arange(b, dtype=torch.float32).reshape(b, 1, 1, 1).expand(b, 1, 28, 28).contiguous()
+    yb = torch.arange(b) % k
+    logits = torch.randn(b, k, generator=torch.Generator().manual_seed(0))
+    gens = _generators(0, torch.device("cpu"))
+    for _ in range(10):
+        seen = {}
+
+        def model(x, seen=seen):
+            seen["x"] = x
+            return logits
+
+        loss = _loss(cfg, model, xb, yb, None, k, None, None, None, gens)
+        x = seen["x"]
+        kept = (x == xb).double().flatten(1).mean(1)  # the area-corrected λ of every sample
+        partner = torch.tensor([int(v.max()) if int(v.max()) != i else int(v.min()) for i, v in enumerate(x)])
+        assert torch.all((x == xb) | (x == partner.float().reshape(b, 1, 1, 1)))  # pixels copied, never blended
+        other = partner != torch.arange(b)  # a sample drawn as its own partner keeps its image
+        assert other.any() and torch.allclose(kept[other], kept[other][:1].expand(int(other.sum())))  # one box
+        onehot = torch.nn.functional.one_hot(yb, k).double()
+        target = (1 - eps) * (kept[:, None] * onehot + (1 - kept[:, None]) * onehot[partner]) + eps / k
+        expected = torch.nn.functional.cross_entropy(logits.double(), target)
+        assert abs(float(loss) - float(expected)) < 1e-5
+
+
+def test_mixup_cutmix_switches_per_batch():
+    from mixup_repro.train import CUTMIX_SWITCH_PROB, _generators, _loss
+
+    cfg = TrainConfig(**TINY | dict(method="mixup_cutmix"))
+    b = 8
+    xb = torch.arange(b, dtype=torch.float32).reshape(b, 1, 1, 1).expand(b, 1, 28, 28).contiguous()
+    gens = _generators(1, torch.device("cpu"))
+    kinds = []
+
+    def model(x):
+        kinds.append(bool(torch.all(x == x.round())))  # CutMix copies whole values; mixup blends them
+        return torch.zeros(b, 10)
+
+    for _ in range(200):
+        _loss(cfg, model, xb, torch.arange(b), None, 10, None, None, None, gens)
+    assert abs(sum(kinds) / len(kinds) - CUTMIX_SWITCH_PROB) < 0.12
