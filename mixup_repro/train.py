@@ -87,6 +87,9 @@ mixed labels by ``label_smoothing`` (formula (2)), ``mixup_cutmix`` uses CutMix 
 CUTMIX_SWITCH_PROB = 0.5
 """The per-batch probability of CutMix (instead of mixup) of method ``mixup_cutmix``: timm's default."""
 # fields that say where or how loudly a run happens, not what it computes: left out of the run id
+TRAIN_EVAL_SAMPLE = 2000
+"""Training images (a fixed sample) behind the per-epoch ``train_error`` curve; the final value uses all."""
+
 RUNTIME_FIELDS = ("device", "data_dir", "checkpoint_every", "channels_last", "compile", "eval_train")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
@@ -101,8 +104,9 @@ class TrainConfig:
     ``test_subset_seed``, or with ``seed`` when that is None, so ``test_subset_seed=0`` evaluates every seed
     on the same test images). ``label_noise`` replaces that fraction of the training labels by uniform random labels.
     ``eval_train`` (a runtime field) evaluates the model on its unaugmented training images after every
-    epoch (curve ``train_error``, summary ``final_train_error`` and ``epoch_train_error_below_1``): the
-    regime check of whether the run fits its training data.
+    epoch (curve ``train_error``, on a fixed sample of at most :data:`TRAIN_EVAL_SAMPLE` of them, the same
+    for every seed's epoch; summary ``final_train_error`` on all of them, and ``epoch_train_error_below_1``
+    from the curve): the regime check of whether the run fits its training data.
     ``val_fraction`` holds out part of the training set and evaluates on it instead of the test set.
     ``fgsm_eps`` lists FGSM perturbation sizes (in [0, 1] pixel units) evaluated on the final model.
     ``precision="auto"`` trains with bf16 autocast on CUDA and fp32 on the CPU; ``channels_last=None``
@@ -728,6 +732,8 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
     curve_keys = ["epoch", "train_loss", "test_loss", "test_error", "test_ece", "lr"]
     if cfg.eval_train:
         curve_keys.append("train_error")
+        g = torch.Generator().manual_seed(0)  # the same sample in every epoch
+        train_sample = torch.randperm(ds.num_train, generator=g)[:TRAIN_EVAL_SAMPLE].sort().values.to(device)
     if cfg.label_noise > 0:
         curve_keys += ["train_error_noisy_labels", "train_error_clean_labels"]
     curves = {k: [] for k in curve_keys}
@@ -854,11 +860,12 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
                 t_eval = time.perf_counter()
                 ev = evaluate(model, ds.x_test, ds.y_test, inputs)  # fp32: metrics free of bf16 rounding
                 row = [train_loss, ev["loss"], ev["error"], ev["ece"]]
-                if cfg.eval_train or cfg.label_noise > 0:  # unaugmented training images, the labels trained on
+                if cfg.label_noise > 0:  # all unaugmented training images, against the labels trained on
                     pred = evaluate(model, ds.x_train, ds.y_train, inputs)["pred"]
                     wrong = pred != ds.y_train
-                if cfg.eval_train:
-                    row.append(wrong.double().mean() * 100)
+                if cfg.eval_train:  # the regime curve: a fixed sample (or all of them, when computed anyway)
+                    row.append(wrong.double().mean() * 100 if cfg.label_noise > 0 else
+                               evaluate(model, ds.x_train[train_sample], ds.y_train[train_sample], inputs)["error"])
                 if cfg.label_noise > 0:
                     # mean over an empty set is NaN, stored as null (not 0, which would read "nothing memorized")
                     row += [wrong[corrupted].double().mean() * 100,
@@ -938,7 +945,8 @@ def _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t
     }
     if "train_error" in curves:  # the regime check: did the run fit its training data, and when
         tr = curves["train_error"]
-        summary["final_train_error"] = tr[-1]
+        summary["final_train_error"] = float(evaluate(model, ds.x_train, ds.y_train, inputs)["error"])  # all of them
+        summary["train_error_curve_sample"] = min(ds.num_train, TRAIN_EVAL_SAMPLE)
         summary["epoch_train_error_below_1"] = next((e for e, v in zip(curves["epoch"], tr) if v < 1.0), None)
     counts = evaluate(model, ds.x_test, ds.y_test, inputs)["counts"]
     summary["reliability"] = reliability_from_counts(counts)

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from mixup_repro import METHODS, TrainConfig, fit, read_result, run_id
+from mixup_repro import METHODS, TrainConfig, fit, load_dataset, read_result, run_id
 from mixup_repro.results import CURVE_KEYS, REQUIRED_KEYS
 from mixup_repro.train import SMOOTHING_METHODS
 
@@ -287,3 +287,24 @@ def test_mixup_cutmix_switches_per_batch():
     for _ in range(200):
         _loss(cfg, model, xb, torch.arange(b), None, 10, None, None, None, gens)
     assert abs(sum(kinds) / len(kinds) - CUTMIX_SWITCH_PROB) < 0.12
+
+
+def test_regime_check_recorded(tmp_path):
+    """Every run records its error on the unaugmented training images: per epoch on a fixed sample, at the end
+    on all of them, and the first epoch below 1 %."""
+    from mixup_repro.train import evaluate
+
+    cfg = TrainConfig(dataset="two-moons", model="mlp", optimizer="adam", lr=0.01, batch_size=64, epochs=4,
+                      method="erm", device="cpu")
+    res = fit(cfg, tmp_path, quiet=True)
+    s, c = res.summary, res.curves
+    assert len(c["train_error"]) == 4 and s["train_error_curve_sample"] == min(res.record["summary"]["num_train"], 2000)
+    ds = load_dataset("two-moons")
+    from mixup_repro.train import _Inputs
+
+    full = float(evaluate(res.model, ds.x_train, ds.y_train, _Inputs(ds, cfg))["error"])
+    assert s["final_train_error"] == pytest.approx(full)
+    first = s["epoch_train_error_below_1"]
+    assert first is None or c["train_error"][first - 1] < 1.0
+    off = fit(TrainConfig(**{**TINY, "eval_train": False}), quiet=True)  # a runtime switch: same run id, no curve
+    assert "train_error" not in off.curves and run_id(off.config) == run_id(TrainConfig(**TINY))
