@@ -726,10 +726,18 @@ def _as_list(runs) -> list:
 
 def pool_reliability(runs) -> dict:
     """Reliability bins pooled over runs (e.g. seeds): counts add up, confidences and accuracies are
-    count-weighted means. ``runs`` is a RunResult or a list of them; empty bins get None."""
+    count-weighted means. ``runs`` is a RunResult or a list of them; empty bins get None. Also returns
+    ``n_runs`` and ``run_ece``, the ECE (a fraction) of each run on its own, whose mean is what the tables
+    report: the ECE of the pooled bins is another number, which :func:`~mixup_repro.plots.plot_reliability`
+    names as such."""
+    from .plots import reliability_ece
+
     counts = conf = acc = None
+    run_ece = []
     for r in _as_list(runs):
         rel = r.summary["reliability"]
+        e = r.summary.get("final_ece")
+        run_ece.append(float(e) if e is not None else reliability_ece(rel))
         n = [float(c or 0) for c in rel["bin_count"]]
         c = [0.0 if v is None or v != v else float(v) for v in rel["bin_confidence"]]
         a = [0.0 if v is None or v != v else float(v) for v in rel["bin_accuracy"]]
@@ -741,7 +749,8 @@ def pool_reliability(runs) -> dict:
             acc[k] += n[k] * a[k]
     return {"bin_count": [int(n) for n in counts],
             "bin_confidence": [cf / n if n else None for cf, n in zip(conf, counts)],
-            "bin_accuracy": [ac / n if n else None for ac, n in zip(acc, counts)]}
+            "bin_accuracy": [ac / n if n else None for ac, n in zip(acc, counts)],
+            "n_runs": len(run_ece), "run_ece": run_ece}
 
 
 def mean_curves(runs) -> dict:

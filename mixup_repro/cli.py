@@ -161,9 +161,10 @@ def _cmd_train(args) -> int:
         return "n/a" if s.get(key) is None else format(s[key], fmt)
 
     where = f" -> {res.path}" if res.path else ""
+    ece = "n/a" if s.get("final_ece") is None else f"{100 * s['final_ece']:.2f}%"
     print(f"{run_id(cfg)}: final error {num('final_error', '.2f')}%, median of last 10 "
           f"{num('median_last10_error', '.2f')}%, best {num('best_error', '.2f')}%, NLL {num('final_nll', '.4f')}, "
-          f"ECE {num('final_ece', '.4f')}{where}")
+          f"ECE {ece}{where}")
     return 0
 
 

@@ -58,7 +58,7 @@ __all__ = [
     "FGSM_EPS", "SCALES", "SCALE_DATASETS", "SCALE_NOTES", "TIME_MODEL", "PAPER_SOURCES", "PaperNumber", "Row", "Table", "TABLES",
     "SweepInterrupted", "SweepFailed", "table_configs", "missing_configs", "estimate_seconds", "train_command",
     "config_argv", "run_table", "run_tables", "summarize", "format_table", "write_summary", "dry_run",
-    "print_commands", "register_cli",
+    "print_commands", "register_cli", "DISPLAY_SCALE", "display_value",
 ]
 
 # ----------------------------------------------------------------------------------------------------------
@@ -205,7 +205,7 @@ METRIC_NAMES = {
     "median_last10_error": "median last 10 (%)",
     "best_error": "best error (%)",
     "final_nll": "NLL",
-    "final_ece": "ECE",
+    "final_ece": "ECE (%)",
     "overconfidence": "confidence − accuracy (%)",
     "train_error_noisy_labels": "train error on corrupted labels (%)",
     "train_error_clean_labels": "train error on clean labels (%)",
@@ -1171,13 +1171,25 @@ def _eps_selection(df, plan):
     return df
 
 
+DISPLAY_SCALE = {"final_ece": 100.0, "test_ece": 100.0}
+"""Metrics stored as a fraction (results files, summary frames) and displayed in percent: value x factor."""
+
+
+def display_value(metric: str, value):
+    """``value`` of ``metric`` in its display unit (the ECE, stored as a fraction, in percent); None/NaN kept."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return value
+    return float(value) * DISPLAY_SCALE.get(metric, 1.0)
+
+
 def _fmt_num(mean, std, metric) -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "—"
-    digits = 3 if metric in ("final_nll", "final_ece") else 2
+    digits = 3 if metric == "final_nll" else 2
+    mean = display_value(metric, mean)
     if std is None or (isinstance(std, float) and math.isnan(std)):
         return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{mean:.{digits}f} ± {display_value(metric, std):.{digits}f}"
 
 
 def _metric_name(m: str) -> str:

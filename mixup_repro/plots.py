@@ -34,12 +34,16 @@ __all__ = [
     "plot_method_comparison",
     "plot_mixed_examples",
     "plot_reliability",
+    "reliability_ece",
     "plot_target_properties",
     "target_statistics",
 ]
 
 DEFAULT_ALPHAS = (0.1, 0.2, 0.4, 1.0, 2.0, 8.0)
 """The Beta(α, α) concentrations shown in the book (those of the paper's experiments and beyond)."""
+
+_DISPLAY_SCALE = {"final_ece": 100.0, "test_ece": 100.0}
+"""Stored as a fraction, drawn in percent (as :data:`mixup_repro.experiments.DISPLAY_SCALE`)."""
 
 _METHOD_LABELS = {"erm": "ERM", "mixup": "mixup", "label_smoothing": "label smoothing",
                   "mixup_ls": "mixup + label smoothing"}
@@ -278,29 +282,47 @@ def _bins(rel: Mapping) -> tuple[np.ndarray, ...]:
     return lower, upper, conf, acc, count
 
 
+def reliability_ece(rel: Mapping) -> float:
+    """ECE (a fraction) of one set of reliability bins: the count-weighted mean |accuracy − confidence|."""
+    _, _, conf, acc, count = _bins(rel)
+    ok = count > 0
+    return float(np.nansum(count[ok] * np.abs(acc[ok] - conf[ok])) / max(count.sum(), 1))
+
+
 def plot_reliability(reliabilities: Mapping[str, Mapping], *, title: str | None = None) -> Figure:
-    """Reliability diagrams, one panel per method.
+    """Reliability diagrams, one panel per method, each above a bar chart of its bin counts.
 
     ``reliabilities`` maps a method name to the dict of :func:`mixup_repro.metrics.reliability_bins` (or the
-    ``summary["reliability"]`` of a run): ``bin_confidence``, ``bin_accuracy``, ``bin_count`` (empty bins
-    None or NaN), optionally ``bin_lower`` / ``bin_upper``. Bars are the accuracy of each confidence bin;
-    the red part is the gap to perfect calibration (the diagonal). The ECE is computed from the bins.
+    ``summary["reliability"]`` of a run, or :func:`mixup_repro.book.pool_reliability` of several runs):
+    ``bin_confidence``, ``bin_accuracy``, ``bin_count`` (empty bins None or NaN), optionally ``bin_lower`` /
+    ``bin_upper``, and, from ``pool_reliability``, ``n_runs`` and ``run_ece`` (the ECE of each pooled run).
+
+    Bars are the accuracy of each confidence bin; the red part is the gap to perfect calibration (the
+    diagonal). Under each diagram, the number of test predictions in each bin (log scale, with the count
+    written on each bar), so that a large gap in a bin holding a handful of predictions is not mistaken for
+    a large error. The panel title gives the ECE (%) of the bins drawn, and says what it is: of one run, or
+    of the bins pooled over ``n_runs`` runs (seeds); with ``run_ece`` it also gives the mean of the per-run
+    ECEs, the number the chapters' tables report.
     """
     _check_mapping("reliabilities", reliabilities, "reliability bins")
     _style()
     n = len(reliabilities)
     ncols = 2 if n == 4 else min(n, 3)
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.9 * ncols, 3.7 * nrows), squeeze=False, sharey=True,
-                             sharex=True)
-    for ax in axes.flat[n:]:
-        ax.remove()
-    for ax, (name, rel) in zip(axes.flat, reliabilities.items()):
+    fig = plt.figure(figsize=(4.3 * ncols, 4.7 * nrows + 0.5), layout="constrained")
+    outer = fig.add_gridspec(nrows, ncols)
+    first = None
+    for i, (name, rel) in enumerate(reliabilities.items()):
+        r, col = divmod(i, ncols)
+        inner = outer[r, col].subgridspec(2, 1, height_ratios=[3, 1.1], hspace=0.04)
+        ax = fig.add_subplot(inner[0])
+        axc = fig.add_subplot(inner[1], sharex=ax)
+        first = first or ax
         lower, upper, conf, acc, count = _bins(rel)
         width = upper - lower
         centers = (lower + upper) / 2
         ok = count > 0
-        ece = float(np.nansum(count[ok] * np.abs(acc[ok] - conf[ok])) / max(count.sum(), 1))
+        ece = reliability_ece(rel)
         ax.bar(centers[ok], acc[ok], width=width[ok], color=sns.color_palette()[0], edgecolor="white",
                label="accuracy")
         ax.bar(centers[ok], conf[ok] - acc[ok], bottom=acc[ok], width=width[ok], color="tab:red", alpha=0.35,
@@ -308,12 +330,32 @@ def plot_reliability(reliabilities: Mapping[str, Mapping], *, title: str | None 
         ax.plot([0, 1], [0, 1], color="black", ls="--", lw=1, label="perfect calibration")
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-        ax.set_title(f"{_label(name)}: ECE = {100 * ece:.2f} %", fontsize=11)
-        ax.set_xlabel("confidence")
+        n_runs = int(rel.get("n_runs", 1) or 1)
+        run_ece = [float(v) for v in rel.get("run_ece", []) if v is not None and v == v]
+        if n_runs > 1:
+            what = f"ECE of the bins pooled over {n_runs} seeds: {100 * ece:.2f} %"
+            if run_ece:
+                what += f"\nmean of the {len(run_ece)} per-seed ECEs: {100 * float(np.mean(run_ece)):.2f} %"
+        else:
+            what = f"ECE (one run): {100 * ece:.2f} %"
+        ax.set_title(f"{_label(name)}\n{what}", fontsize=9.5)
         ax.set_ylabel("accuracy")
-    axes.flat[0].legend(loc="upper left", fontsize=8)
-    fig.suptitle(title or "Reliability diagrams (test set)")
-    fig.tight_layout()
+        ax.set_xlabel("confidence")  # shared with the counts below, which show it
+        ax.xaxis.label.set_visible(False)
+        ax.tick_params(labelbottom=False)
+        axc.bar(centers[ok], count[ok], width=width[ok], color="0.55", edgecolor="white")
+        axc.set_yscale("log")
+        axc.set_ylim(0.8, max(2.0, float(count.max())) * 8)
+        for xc, cnt in zip(centers[ok], count[ok]):
+            axc.text(xc, cnt * 1.15, f"{int(cnt)}", ha="center", va="bottom", fontsize=6.5, rotation=90)
+        axc.set_ylabel("predictions\n(log)", fontsize=9)
+        axc.set_xlabel("confidence")
+        axc.grid(axis="x", visible=False)
+    first.legend(loc="upper left", fontsize=8)
+    total = sum(int(np.asarray(rel["bin_count"], dtype=np.float64).sum()) for rel in reliabilities.values())
+    fig.suptitle((title or "Reliability diagrams (test set)")
+                 + f"\nunder each diagram: test predictions per confidence bin ({total:,} in all panels)",
+                 fontsize=11)
     return fig
 
 
@@ -322,14 +364,15 @@ def plot_learning_curves(curves: Mapping[str, Mapping], metric: str = "test_erro
     """One line per method of ``curves[method][metric]`` against ``curves[method]["epoch"]`` (the
     ``RunResult.curves`` of :func:`mixup_repro.train.fit`)."""
     _check_mapping("curves", curves, "curves dict")
-    labels = {"test_error": "test error (%)", "test_loss": "test NLL", "test_ece": "test ECE",
+    labels = {"test_error": "test error (%)", "test_loss": "test NLL", "test_ece": "test ECE (%)",
               "train_loss": "training loss"}
+    scale = _DISPLAY_SCALE.get(metric, 1.0)
     _style()
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, c in curves.items():
         if metric not in c:
             raise ValueError(f"curves[{name!r}] has no {metric!r}; has {', '.join(c)}")
-        ax.plot(c["epoch"], c[metric], label=_label(name))
+        ax.plot(c["epoch"], [scale * v for v in c[metric]], label=_label(name))
     ax.set_xlabel("epoch")
     ax.set_ylabel(labels.get(metric, metric))
     ax.set_title(title or f"{labels.get(metric, metric).capitalize()} during training")
@@ -354,10 +397,11 @@ def plot_method_comparison(table, metrics: Sequence[str] = ("final_error", "fina
     missing = [c for c in (method_col, *metrics, *([hue] if hue else [])) if c not in table.columns]
     if missing:
         raise ValueError(f"table lacks column(s) {', '.join(missing)}")
-    names = {"final_error": "test error (%)", "final_nll": "test NLL", "final_ece": "test ECE",
+    names = {"final_error": "test error (%)", "final_nll": "test NLL", "final_ece": "test ECE (%)",
              "median_last10_error": "median error, last 10 epochs (%)", "best_error": "best test error (%)"}
     _style()
-    df = table.assign(**{method_col: table[method_col].map(lambda m: _label(str(m)))})
+    df = table.assign(**{method_col: table[method_col].map(lambda m: _label(str(m)))},
+                      **{m: table[m] * _DISPLAY_SCALE[m] for m in metrics if m in _DISPLAY_SCALE})
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.8), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         sns.barplot(data=df, x=method_col, y=m, hue=hue, ax=ax, errorbar="sd")

@@ -75,7 +75,7 @@ _METRIC_TEXT = {
     "median_last10_error": "median test error of the last 10 epochs (%)",
     "best_error": "best test error (%)",
     "final_nll": "test NLL",
-    "final_ece": "test ECE",
+    "final_ece": "test ECE (%)",
     "overconfidence": "confidence − accuracy (%)",
     "train_error_noisy_labels": "training error on the corrupted labels (%)",
     "train_error_clean_labels": "training error on the clean labels (%)",
@@ -89,7 +89,14 @@ def _metric_text(metric: str) -> str:
 
 
 def _digits(metric: str) -> int:
-    return 3 if metric in ("final_nll", "final_ece") else 2
+    return 3 if metric == "final_nll" else 2
+
+
+def _k(metric: str) -> float:
+    """Display factor of ``metric``: the ECE is stored as a fraction and shown in percent."""
+    from .experiments import DISPLAY_SCALE
+
+    return DISPLAY_SCALE.get(metric, 1.0)
 
 
 def _s(v) -> str:
@@ -139,11 +146,11 @@ class Comparison:
 
     def text(self, with_metric: bool = False) -> str:
         """``"A 12.30 ± 0.40 (n=3) vs B 13.10 ± 0.50 (n=3): difference -0.80, 2 SE = 0.52"``."""
-        d = _digits(self.metric)
+        d, k = _digits(self.metric), _k(self.metric)
         s = f"{self.a} {_fmt_stat(self.a_mean, self.a_std, self.a_n, self.metric)} vs " \
             f"{self.b} {_fmt_stat(self.b_mean, self.b_std, self.b_n, self.metric)}"
         if self.outcome in ("lower", "higher", "unclear"):
-            s += f": difference {self.diff:+.{d}f}, {self.z:g} SE = {self.z * self.se:.{d}f}"
+            s += f": difference {k * self.diff:+.{d}f}, {self.z:g} SE = {k * self.z * self.se:.{d}f}"
         elif self.outcome == "few seeds":
             s += ": fewer than 2 seeds"
         if with_metric:
@@ -154,10 +161,10 @@ class Comparison:
 def _fmt_stat(mean, std, n, metric) -> str:
     if not n or _isnan(mean):
         return "(no runs yet)"
-    d = _digits(metric)
+    d, k = _digits(metric), _k(metric)
     if n < 2 or _isnan(std):
-        return f"{mean:.{d}f} (n={n})"
-    return f"{mean:.{d}f} ± {std:.{d}f} (n={n})"
+        return f"{k * mean:.{d}f} (n={n})"
+    return f"{k * mean:.{d}f} ± {k * std:.{d}f} (n={n})"
 
 
 def _stats(row, metric) -> tuple[float, float, int]:
@@ -966,9 +973,9 @@ def plot_metric_bars(df, metric: str = "median_last10_error", *, category: str =
             if r.empty or int(r.iloc[0]["n_done"]) == 0:
                 continue
             ys.append(i - 0.4 + height * (j + 0.5))
-            means.append(float(r.iloc[0][f"{metric}_mean"]))
+            means.append(_k(metric) * float(r.iloc[0][f"{metric}_mean"]))
             s = r.iloc[0][f"{metric}_std"]
-            stds.append(0.0 if _isnan(s) else float(s))
+            stds.append(0.0 if _isnan(s) else _k(metric) * float(s))
         if ys:
             drawn = True
             ax.barh(ys, means, height=height * 0.92, xerr=stds, color=colors[j], capsize=2, error_kw={"lw": 1},
@@ -1060,13 +1067,15 @@ def plot_row_curves(runs: Mapping[str, list], metric: str = "test_error", *, tit
         if c is None:
             continue
         x, m, s = c
+        m, s = _k(metric) * m, _k(metric) * s
         name = key[:-len(common)] if common else key
         ax.plot(x, m, label=f"{name} (n={len(recs)})")
         ax.fill_between(x, m - s, m + s, alpha=0.15)
         drawn = True
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel(ylabel or _METRIC_TEXT.get(metric, {"test_error": "test error (%)"}.get(metric, metric)))
+    ax.set_ylabel(ylabel or _METRIC_TEXT.get(metric, {"test_error": "test error (%)",
+                                                      "test_ece": "test ECE (%)"}.get(metric, metric)))
     ax.set_title((title or "Curves during training (mean over seeds, band ± std)")
                  + (f"\n{common.strip(' []')}" if common else ""), fontsize=11)
     return _finish(fig, ax, drawn, "no finished runs yet", legend_size=8)
@@ -1148,9 +1157,12 @@ def plot_reliability_rows(runs: Mapping[str, list], *, rows: Sequence[str] | Non
         ax.set_title(title or "Reliability diagrams (test set)")
         _note(ax, "no finished runs yet")
         return fig
-    n_seeds = {k: len(runs[k]) for k in rel}
-    fig = plot_reliability({f"{k} (n={n_seeds[k]})": v for k, v in rel.items()},
-                           title=title or "Reliability diagrams (test set, bins pooled over seeds)")
+    suffixes = {k[k.rfind(" ["):] if k.endswith("]") and " [" in k else "" for k in rel}
+    common = suffixes.pop() if len(suffixes) == 1 else ""
+    if common:  # e.g. " [model=PreAct ResNet-18]" on every row: said once, in the title
+        rel = {k[:-len(common)]: v for k, v in rel.items()}
+    fig = plot_reliability(rel, title=(title or "Reliability diagrams (test set, bins pooled over seeds)")
+                           + (f", {common.strip(' []')}" if common else ""))
     return fig
 
 

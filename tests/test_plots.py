@@ -153,3 +153,56 @@ def test_plot_epoch_times_draws_one_bar_per_loop_on_a_log_axis():
     empty = plot_epoch_times([])
     assert "no speed record" in empty.axes[0].texts[0].get_text()
     plt.close(empty)
+
+
+# ---------------------------------------------------------------------------------------------- ECE in percent
+def test_ece_is_drawn_in_percent_with_the_unit_on_the_axis():
+    curves = {"erm": _curves(5, 0.0)}
+    fig = plots.plot_learning_curves(curves, "test_ece")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "test ECE (%)"
+    assert ax.lines[0].get_ydata().tolist() == pytest.approx([100 * v for v in curves["erm"]["test_ece"]])
+    plt.close(fig)
+    table = pd.DataFrame({"method": ["erm", "erm"], "final_error": [5.0, 6.0], "final_nll": [0.3, 0.3],
+                          "final_ece": [0.03, 0.05]})
+    fig = plots.plot_method_comparison(table, metrics=("final_ece",))
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "test ECE (%)"
+    assert [p.get_height() for p in ax.patches] == pytest.approx([4.0])  # mean of 3 % and 5 %
+    plt.close(fig)
+
+
+def _count_axes(fig):
+    return [ax for ax in fig.axes if ax.get_yscale() == "log"]
+
+
+def test_reliability_diagrams_show_the_bin_counts_and_name_the_ece():
+    rel = _reliability(0)
+    fig = plots.plot_reliability({"erm": rel})
+    (counts_ax,) = _count_axes(fig)
+    filled = [c for c in rel["bin_count"] if c > 0]
+    assert sorted(p.get_height() for p in counts_ax.patches) == sorted(filled)
+    assert sorted(int(t.get_text()) for t in counts_ax.texts) == sorted(filled)  # each count written on its bar
+    assert counts_ax.get_xlabel() == "confidence" and "predictions" in counts_ax.get_ylabel()
+    title = " ".join(ax.get_title() for ax in fig.axes)
+    assert "ECE (one run)" in title and f"{100 * rel['ece']:.2f} %" in title
+    assert f"{sum(filled):,}" in fig._suptitle.get_text()
+    plt.close(fig)
+
+
+def test_reliability_of_pooled_seeds_says_pooled_and_gives_the_per_seed_mean():
+    from types import SimpleNamespace
+
+    from mixup_repro.book import pool_reliability
+
+    runs = [SimpleNamespace(summary={"reliability": _reliability(s), "final_ece": _reliability(s)["ece"]})
+            for s in (0, 1, 2)]
+    pooled = pool_reliability(runs)
+    assert pooled["n_runs"] == 3 and pooled["run_ece"] == pytest.approx([r.summary["final_ece"] for r in runs])
+    fig = plots.plot_reliability({"erm": pooled, "mixup": pooled})
+    assert len(_count_axes(fig)) == 2
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    mean = 100 * sum(pooled["run_ece"]) / 3
+    assert all("pooled over 3 seeds" in t and f"per-seed ECEs: {mean:.2f} %" in t for t in titles)
+    assert f"{100 * plots.reliability_ece(pooled):.2f} %" in titles[0]
+    plt.close(fig)

@@ -113,8 +113,25 @@ def test_extension_claims_error_and_ece(empty):
     claims = report.assess_claims(headline=head, calibration=cal)
     assert _verdict(claims, "ext_error")[0] == "holds"
     v, ev = _verdict(claims, "ext_ece")
-    assert v == "does not hold" and "0.120 ± 0.005 (n=3)" in ev and "0.080" in ev
+    # stored as fractions, shown in percent, with the unit
+    assert v == "does not hold" and "12.00 ± 0.50 (n=3)" in ev and "8.00 ± 0.50" in ev
+    assert ev.startswith("test ECE (%)") and "difference +4.00" in ev
     assert claims.set_index("id").loc["ext_ece", "kind"] == "extension"
+
+
+def test_ece_is_displayed_in_percent_in_tables_and_figures(empty):
+    cal = _frame("calibration", empty, {("mixup α=1", None): (0.08, 0.005, 3)}, metric="final_ece")
+    frame = report.table_frame(cal)
+    assert "ECE (%)" in frame.columns and "ECE" not in frame.columns
+    assert frame.loc["mixup α=1", "ECE (%)"] == "8.00 ± 0.50"
+    from mixup_repro.experiments import format_table
+
+    assert "| ECE (%) |" in format_table(cal) and "8.00 ± 0.50" in format_table(cal)
+    fig = report.plot_metric_bars(cal, "final_ece")
+    ax = fig.axes[0]
+    assert ax.get_xlabel().startswith("test ECE (%)")
+    assert [p.get_width() for p in ax.patches] == pytest.approx([8.0])
+    plt.close(fig)
 
 
 def _ablation(empty, wd="1e-4", mixup=(10.0, 0.2, 3), runner_up=11.0, others=13.0, std=0.2, n=3, **extra):
