@@ -65,6 +65,9 @@ __all__ = [
     "comparison_table",
     "execute_chapter",
     "find_root",
+    "format_results_table",
+    "common_settings_text",
+    "collapsible_table_html",
     "load_profile",
     "mean_curves",
     "parse_param_value",
@@ -682,6 +685,105 @@ def summarize_results(results_dir: str | os.PathLike | None) -> list[ResultsGrou
             columns={"alpha": "α", "label_smoothing": "ε", **metrics}).set_index("method")
         groups.append(ResultsGroup(dataset, model, common, table))
     return groups
+
+
+def _sci(v) -> str:
+    """1e-4 -> "1e-4", 5e-4 -> "5e-4", 0 -> "0" (never rounded to 0.0)."""
+    v = float(v)
+    if v == 0:
+        return "0"
+    mant, exp = f"{v:.1e}".split("e")
+    mant = mant.rstrip("0").rstrip(".")
+    return f"{mant}e{int(exp)}"
+
+
+def _g(v) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    if isinstance(v, (bool, str)) or not isinstance(v, (int, float)):
+        return ", ".join(f"{x:g}" for x in v) if isinstance(v, (tuple, list)) else str(v)
+    return f"{v:g}"
+
+
+def _pct(v) -> str:
+    return "" if v is None or v != v else f"{100 * float(v):g}"
+
+
+_RESULT_COLUMNS: dict[str, tuple[str, Any]] = {
+    # column of summarize_results -> (header with its unit, formatter)
+    "α": ("α", _g),
+    "ε": ("ε", _g),
+    "lr": ("lr", _g),
+    "weight_decay": ("weight decay", _sci),
+    "label_noise": ("label noise (%)", _pct),
+    "val_fraction": ("validation split (%)", _pct),
+    "noise_std": ("input noise σ", _g),
+    "dropout": ("dropout p", _g),
+    "mix_layer": ("mixed layer", _g),
+    "same_class": ("same-class partners", _g),
+    "fgsm_eps": ("FGSM ε", _g),
+    "subset": ("images per class", _g),
+    "epochs": ("epochs", _g),
+    "batch_size": ("batch size", _g),
+    "seeds": ("seeds", lambda v: f"{int(v)}"),
+    "error (%)": ("error (%)", lambda v: f"{v:.2f}"),
+    "NLL": ("NLL (nats)", lambda v: f"{v:.3f}"),
+    "ECE (%)": ("ECE (%)", lambda v: f"{v:.2f}"),
+}
+
+
+def format_results_table(table):
+    """A :class:`ResultsGroup` table for reading: every cell a string formatted for its column.
+
+    Weight decay and learning rate in scientific notation (``1e-4``, ``5e-4``: never both "0.0"), label noise
+    and validation split in percent, error and ECE with 2 decimals, NLL with 3, and headers with their units
+    (``label noise (%)``, ``NLL (nats)``). The method becomes the first column and the rows are numbered
+    from 1. A setting that the row's method ignores (α of ERM, the noise σ of mixup, ...) shows "–" instead
+    of its inert default. Columns not listed in ``_RESULT_COLUMNS`` are shown with ``:g`` / ``str``.
+    """
+    import pandas as pd
+
+    from .train import MIXING_METHODS, SMOOTHING_METHODS
+
+    applies = {  # settings a method ignores are shown as "–", not as their inert default
+        "α": lambda m: m in MIXING_METHODS, "pairing": lambda m: m in MIXING_METHODS,
+        "same_class": lambda m: m in MIXING_METHODS, "ε": lambda m: m in SMOOTHING_METHODS,
+        "noise_std": lambda m: m == "gaussian_noise", "mix_layer": lambda m: m == "manifold"}
+    df = table.reset_index()
+    methods = list(df["method"]) if "method" in df.columns else [None] * len(df)
+    out = {}
+    for col in df.columns:
+        header, fmt = _RESULT_COLUMNS.get(col, (str(col).replace("_", " "), _g))
+        ok = applies.get(col, lambda m: True)
+        out[header] = ["–" if m is not None and not ok(m) else "" if isinstance(v, float) and v != v else fmt(v)
+                       for v, m in zip(df[col], methods)]
+    frame = pd.DataFrame(out)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="#")
+    return frame
+
+
+def common_settings_text(common: Mapping[str, Any]) -> str:
+    """The shared settings of a :class:`ResultsGroup` as one line, formatted like the table's columns
+    (``weight decay 1e-4``; unset values such as a missing subset are left out)."""
+    parts = []
+    for k, v in common.items():
+        if v is None or (isinstance(v, float) and v != v):
+            continue
+        header, fmt = _RESULT_COLUMNS.get(k, (str(k).replace("_", " "), _g))
+        parts.append(f"{header} {fmt(v)}")
+    return ", ".join(parts)
+
+
+def collapsible_table_html(frame, max_rows: int = 15, *, what: str = "rows") -> str:
+    """HTML of ``frame`` with at most ``max_rows`` rows in the page and the others in a collapsed
+    ``<details>`` block (closed by default; its summary says how many rows it holds)."""
+    max_rows = check_int("max_rows", max_rows, low=1)
+    head = frame.iloc[:max_rows].to_html(classes="dataframe", border=0)
+    if len(frame) <= max_rows:
+        return head
+    rest = frame.iloc[max_rows:].to_html(classes="dataframe", border=0)
+    return (f"{head}\n<details><summary>Show the other {len(frame) - max_rows} {what} "
+            f"({max_rows + 1}–{len(frame)} of {len(frame)})</summary>\n{rest}\n</details>")
 
 
 COMPARED_METHODS: tuple[str, ...] = ("erm", "label_smoothing", "mixup", "mixup_ls")

@@ -222,3 +222,28 @@ def test_results_helpers(tmp_path):
     assert len(group.table) == 4 and (group.table["seeds"] == 2).all()
     assert list(group.table.columns) == ["α", "ε", "seeds", "error (%)", "NLL", "ECE (%)"]
     assert group.table.loc["mixup", "α"] == 0.4 and group.table.loc["mixup_ls", "ε"] == 0.1
+
+
+def test_results_table_is_formatted_per_column_and_long_tables_collapse():
+    import pandas as pd
+
+    n = 20
+    table = pd.DataFrame({"method": ["erm", "mixup"] * (n // 2), "α": [1.0] * n,
+                          "weight_decay": [1e-4, 5e-4] * (n // 2), "label_noise": [0.0, 0.2] * (n // 2),
+                          "seeds": [3] * n, "error (%)": [25.8834] * n, "NLL": [0.68219] * n,
+                          "ECE (%)": [3.1667] * n}).set_index("method")
+    f = book.format_results_table(table)
+    assert list(f.columns) == ["method", "α", "weight decay", "label noise (%)", "seeds", "error (%)",
+                               "NLL (nats)", "ECE (%)"]
+    assert set(f["weight decay"]) == {"1e-4", "5e-4"}  # not both "0.0" as with .round(3)
+    assert list(f["label noise (%)"][:2]) == ["0", "20"]
+    assert list(f["α"][:2]) == ["–", "1"]  # ERM ignores α: no inert default shown
+    assert f.iloc[0][["error (%)", "NLL (nats)", "ECE (%)"]].tolist() == ["25.88", "0.682", "3.17"]
+    assert list(f.index[:2]) == [1, 2]
+    html = book.collapsible_table_html(f, max_rows=15)
+    shown, hidden = html.split("<details>")
+    assert shown.count("<tr>") == 1 + 15 and hidden.count("<tr>") == 1 + 5  # header + rows
+    assert "Show the other 5 rows (16–20 of 20)" in hidden
+    assert "<details>" not in book.collapsible_table_html(f.iloc[:15], max_rows=15)
+    assert book.common_settings_text({"weight_decay": 0.0001, "lr": 0.05, "subset": float("nan")}) == \
+        "weight decay 1e-4, lr 0.05"
