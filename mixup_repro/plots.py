@@ -486,7 +486,30 @@ def plot_epoch_times(records: Sequence[Mapping], *, title: str | None = None) ->
             ax.scatter(r[3], [yi] * len(r[3]), s=10, color="black", zorder=3)
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel("seconds per training epoch, log scale (bar: median of epochs 2..N; dots: every epoch)")
+    values = [v for r in rows for v in (r[2], *r[3]) if v and v > 0]
+    lo, hi = min(values) / 1.5, max(values) * 1.5
+    ax.set_xlim(lo, hi)
+    _log_ticks(ax.xaxis, lo, hi)
+    for yi, r in zip(y, rows):  # the median, inside its bar (the dots may lie past its end)
+        ax.text(lo * 1.04, yi, f"{r[2]:.3g} s", va="center", ha="left", fontsize=8, color="white",
+                fontweight="bold")
+    ax.set_xlabel("seconds per training epoch (log scale)\nbar: median of epochs 2..N; dots: every epoch")
     ax.set_title(title or "Training loops: seconds per epoch")
     fig.tight_layout()
     return fig
+
+
+def _log_ticks(axis, lo: float, hi: float) -> None:
+    """Major ticks at 1, 2, 5 x 10^k inside [lo, hi] (1 and 10^k only when they are too many), labelled as
+    plain numbers; the minor ticks unlabelled, so that the labels of a log axis never overlap."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    ticks = []
+    for subs in ((1, 2, 3, 5), (1, 2, 5), (1, 3), (1,)):
+        ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+                 for m in subs if lo <= m * 10.0 ** e <= hi]
+        if len(ticks) <= 8:
+            break
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())

@@ -18,7 +18,7 @@ import torch
 
 from .results import atomic_write_json
 
-__all__ = ["SCHEMA", "train_flops_per_image", "read_speed_results", "speed_rows", "speed_table", "speed_summary",
+__all__ = ["SCHEMA", "train_flops_per_image", "read_speed_results", "speed_rows", "speed_frame", "speed_table", "speed_summary",
            "precision_summary", "write_speed_result"]
 
 SCHEMA = "mixup_repro.speed/1"
@@ -114,6 +114,19 @@ def speed_rows(records: list[dict]) -> list[dict]:
                          "peak GPU mem (GiB)": _f(v.get("peak_mem_gib"), ".2f"), "TFLOP/s": _f(v.get("tflops"), ".2f"),
                          "file": Path(r["file"]).name if i == 0 and "file" in r else ""})
     return rows
+
+
+def speed_frame(records: list[dict]):
+    """:func:`speed_rows` as a DataFrame indexed by (measurement, loop): the machine, data and model of each
+    record said once for its loops, instead of a bare 0, 1, 2 index and three repeated columns."""
+    import pandas as pd
+
+    rows = speed_rows(records)
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows)
+    df.insert(0, "measurement", df["device"] + "; " + df["data"] + "; " + df["model"])
+    return df.drop(columns=["device", "data", "model"]).set_index(["measurement", "loop"])
 
 
 def speed_table(records: list[dict]) -> str:

@@ -206,3 +206,31 @@ def test_reliability_of_pooled_seeds_says_pooled_and_gives_the_per_seed_mean():
     assert all("pooled over 3 seeds" in t and f"per-seed ECEs: {mean:.2f} %" in t for t in titles)
     assert f"{100 * plots.reliability_ece(pooled):.2f} %" in titles[0]
     plt.close(fig)
+
+
+def test_epoch_time_axis_labels_are_plain_numbers_that_do_not_overlap():
+    from mixup_repro.plots import plot_epoch_times
+
+    # a wide range (0.8 s to 33 s): the default log formatter writes 3×10^0 and 4×10^0 side by side
+    records = [{"device": "d", "dataset": "x", "num_train": 10, "model": "m", "settings": {"width": 8},
+                "reference": {"num_workers": 2, "s_per_epoch": 6.07, "epoch_s": [5.6, 6.1, 6.3]},
+                "variants": [{"name": "a", "s_per_epoch": 0.9, "epoch_s": [0.8, 0.9, 33.0]}],
+                "reference_s_per_epoch": 6.07}]
+    fig = plot_epoch_times(records)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    labels = [t for t in ax.get_xticklabels() + ax.get_xticklabels(minor=True) if t.get_visible() and t.get_text()]
+    assert labels and all(t.get_text().replace(".", "", 1).isdigit() for t in labels)  # "3", "0.5", not 3×10^0
+    boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.x0)
+    assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:])), "tick labels overlap"
+    plt.close(fig)
+
+
+def test_speed_frame_is_indexed_by_measurement_and_loop():
+    from mixup_repro.speed import read_speed_results, speed_frame, speed_rows
+
+    records = read_speed_results(Path(__file__).resolve().parents[1] / "benchmarks" / "results")
+    frame = speed_frame(records)
+    assert list(frame.index.names) == ["measurement", "loop"]
+    assert [loop for _, loop in frame.index] == [r["loop"] for r in speed_rows(records)]
+    assert "device" not in frame.columns and "s / epoch" in frame.columns
