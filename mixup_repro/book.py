@@ -627,14 +627,24 @@ def build_book(profile: str = "cpu", only: str | None = None, params: Mapping[st
 # Chapter helpers
 # ----------------------------------------------------------------------------------------------------------
 class ResultsGroup(NamedTuple):
-    """One (dataset, model) block of :func:`summarize_results`."""
+    """One (dataset, model) block of :func:`summarize_results`.
+
+    Attributes
+    ----------
+    dataset : str
+        The data set of every run of the block.
+    model : str
+        Their network.
+    common : dict
+        Training settings shared by every run of the block (epochs, optimizer, lr, ...).
+    table : DataFrame
+        pandas DataFrame indexed by method (see :func:`summarize_results` and :func:`format_results_table`).
+    """
 
     dataset: str
     model: str
     common: dict
-    """Training settings shared by every run of the block (epochs, optimizer, lr, ...)."""
     table: Any
-    """pandas DataFrame indexed by method (see :func:`summarize_results`)."""
 
 
 def _plain(v):

@@ -283,7 +283,8 @@ def _bins(rel: Mapping) -> tuple[np.ndarray, ...]:
 
 
 def reliability_ece(rel: Mapping) -> float:
-    """ECE (a fraction) of one set of reliability bins: the count-weighted mean |accuracy − confidence|."""
+    """ECE (a fraction) of one set of reliability bins: the count-weighted mean absolute gap between the
+    accuracy and the mean confidence of each bin."""
     _, _, conf, acc, count = _bins(rel)
     ok = count > 0
     return float(np.nansum(count[ok] * np.abs(acc[ok] - conf[ok])) / max(count.sum(), 1))
