@@ -58,6 +58,7 @@ __all__ = [
     "ChapterError",
     "RenderError",
     "ResultsGroup",
+    "boundary_text",
     "build_book",
     "chapter_parameters",
     "chapters",
@@ -794,6 +795,37 @@ def collapsible_table_html(frame, max_rows: int = 15, *, what: str = "rows") -> 
     rest = frame.iloc[max_rows:].to_html(classes="dataframe", border=0)
     return (f"{head}\n<details><summary>Show the other {len(frame) - max_rows} {what} "
             f"({max_rows + 1}–{len(frame)} of {len(frame)})</summary>\n{rest}\n</details>")
+
+
+def boundary_text(table, stats: Mapping[str, Mapping], *, alpha: float, dataset: str,
+                  a: str = "erm", b: str = "mixup") -> str:
+    """Markdown that says what chapter 2's ERM-vs-mixup figure and table show, from their numbers only.
+
+    ``table`` is :func:`comparison_table` of the two runs, ``stats`` :func:`mixup_repro.plots.boundary_statistics`
+    of the two trained models. The comparison of test errors is worded from the numbers (lower, higher or
+    equal at the printed precision), never assumed.
+    """
+    ea, eb = float(table.loc[a, "error (%)"]), float(table.loc[b, "error (%)"])
+    sa, sb = stats[a], stats[b]
+    if round(ea, 1) == round(eb, 1):
+        verdict = "the same test error"
+    elif eb > ea:
+        verdict = "a higher test error than ERM"
+    else:
+        verdict = "a lower test error than ERM"
+    text = [f"**What the figure and the table show** (computed from this run). On these {dataset} points, "
+            f"mixup (α = {alpha:g}) ends with {verdict}: {eb:.1f} % against {ea:.1f} % (the last epoch, on the "
+            f"test points). The models' confidence max p(k | x) is below 0.9 on {sb['uncertain_area']:.0f} % of "
+            f"the plotted area for mixup and {sa['uncertain_area']:.0f} % for ERM; "
+            f"{sb['train_wrong']} of the {sb['n_train']} training points lie on the wrong side of mixup's "
+            f"boundary and {sa['train_wrong']} on the wrong side of ERM's."]
+    if eb > ea and sb["train_wrong"] > sa["train_wrong"]:
+        text.append("So here mixup's wider band of intermediate probabilities comes with a boundary that cuts into "
+                    "the training points of one class, and a higher error: the intrusion described below, not "
+                    "a better classifier.")
+    elif eb <= ea:
+        text.append("So here the wider band of intermediate probabilities costs mixup nothing in test error.")
+    return "\n\n".join(text)
 
 
 COMPARED_METHODS: tuple[str, ...] = ("erm", "label_smoothing", "mixup", "mixup_ls")

@@ -25,6 +25,7 @@ from .mixing import mix, sample_lambda
 
 __all__ = [
     "beta_pdf",
+    "boundary_statistics",
     "decision_grid",
     "plot_beta_densities",
     "plot_decision_boundaries",
@@ -163,6 +164,32 @@ def decision_grid(model: torch.nn.Module, x, resolution: int = 200, margin: floa
     device = next(model.parameters()).device
     probs = torch.cat([model(chunk.to(device)).float().softmax(1).cpu() for chunk in pts.split(8192)])
     return xx.numpy(), yy.numpy(), probs.reshape(resolution, resolution, -1).numpy()
+
+
+@torch.no_grad()
+def boundary_statistics(models: Mapping[str, torch.nn.Module], x, y, *, resolution: int = 200,
+                        margin: float = 0.5, band: float = 0.9) -> dict[str, dict]:
+    """What :func:`plot_decision_boundaries` shows, as numbers, for each trained 2-D model.
+
+    Returns ``name -> {"train_wrong": training points on the wrong side of the boundary, "n_train",
+    "train_error": their share (%), "uncertain_area": the share (%) of the plotted area (the points'
+    bounding box plus ``margin``, as in the figure) where the model's confidence max_k p(k | x) is below
+    ``band``, "mean_confidence": the mean confidence at the training points}``.
+    """
+    _check_mapping("models", models, "trained model")
+    band = check_real("band", band, low=0.0, high=1.0)
+    x = torch.as_tensor(x, dtype=torch.float32).cpu()
+    y = torch.as_tensor(y).cpu()
+    out = {}
+    for name, model in models.items():
+        _, _, probs = decision_grid(model, x, resolution, margin)
+        device = next(model.parameters()).device
+        p_train = model(x.to(device)).float().softmax(1).cpu()
+        wrong = int((p_train.argmax(1) != y).sum())
+        out[name] = {"train_wrong": wrong, "n_train": int(len(y)), "train_error": 100.0 * wrong / max(len(y), 1),
+                     "uncertain_area": 100.0 * float((probs.max(-1) < band).mean()),
+                     "mean_confidence": float(p_train.max(1).values.mean())}
+    return out
 
 
 def plot_decision_boundaries(models: Mapping[str, torch.nn.Module], x, y, *, resolution: int = 200,

@@ -247,3 +247,21 @@ def test_results_table_is_formatted_per_column_and_long_tables_collapse():
     assert "<details>" not in book.collapsible_table_html(f.iloc[:15], max_rows=15)
     assert book.common_settings_text({"weight_decay": 0.0001, "lr": 0.05, "subset": float("nan")}) == \
         "weight decay 1e-4, lr 0.05"
+
+
+def test_boundary_text_is_worded_from_the_numbers():
+    import pandas as pd
+
+    stats = {"erm": {"train_wrong": 0, "n_train": 500, "uncertain_area": 4.2},
+             "mixup": {"train_wrong": 4, "n_train": 500, "uncertain_area": 31.0}}
+    worse = pd.DataFrame({"error (%)": [0.1, 1.5]}, index=["erm", "mixup"])
+    text = book.boundary_text(worse, stats, alpha=1.0, dataset="two-moons")
+    assert "a higher test error than ERM: 1.5 % against 0.1 %" in text
+    assert "31 % of the plotted area for mixup and 4 % for ERM" in text and "4 of the 500" in text
+    assert "not a better classifier" in text
+    better = pd.DataFrame({"error (%)": [2.0, 1.0]}, index=["erm", "mixup"])
+    text = book.boundary_text(better, stats, alpha=0.4, dataset="spirals")
+    assert "a lower test error than ERM: 1.0 % against 2.0 %" in text and "costs mixup nothing" in text
+    assert "higher" not in text
+    same = pd.DataFrame({"error (%)": [1.01, 0.99]}, index=["erm", "mixup"])
+    assert "the same test error" in book.boundary_text(same, stats, alpha=1.0, dataset="ring")

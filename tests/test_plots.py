@@ -234,3 +234,16 @@ def test_speed_frame_is_indexed_by_measurement_and_loop():
     assert list(frame.index.names) == ["measurement", "loop"]
     assert [loop for _, loop in frame.index] == [r["loop"] for r in speed_rows(records)]
     assert "device" not in frame.columns and "s / epoch" in frame.columns
+
+
+def test_boundary_statistics_count_the_points_on_the_wrong_side():
+    torch.manual_seed(0)
+    x = torch.randn(40, 2)
+    y = (x[:, 0] > 0).long()
+    model = build_model("mlp", 2, 2, hidden=8)
+    st = plots.boundary_statistics({"erm": model}, x, y, resolution=15)["erm"]
+    with torch.no_grad():
+        wrong = int((model(x).argmax(1) != y).sum())
+    assert st["train_wrong"] == wrong and st["n_train"] == 40
+    assert st["train_error"] == pytest.approx(100 * wrong / 40)
+    assert 0.0 <= st["uncertain_area"] <= 100.0 and 0.5 <= st["mean_confidence"] <= 1.0
