@@ -38,7 +38,7 @@ __all__ = [
     "VERDICTS", "CLAIMS", "Comparison", "compare", "assess_claims", "assess_scale", "claims_table",
     "claims_markdown", "check_params", "resolve_results_dir", "ROW_PRESETS", "select_rows", "table_view", "table_frame",
     "table_notes", "row_runs", "scale_comparison", "plot_metric_bars", "plot_alpha_sweep", "plot_row_curves",
-    "plot_memorization", "plot_reliability_rows", "plot_fgsm", "plot_eps_validation", "readme_summary",
+    "plot_memorization", "memorization_text", "plot_reliability_rows", "plot_fgsm", "plot_eps_validation", "readme_summary",
     "update_readme", "README_START", "README_END", "register_cli", "scale_claims",
 ]
 
@@ -1130,6 +1130,42 @@ def plot_memorization(runs: Mapping[str, list], *, methods: Sequence[str] = ("ER
                           "(dashed) labels")
     fig.tight_layout(rect=(0, 0.16 if any_drawn else 0, 1, 1))
     return fig
+
+
+_NUM_CLASSES = {"fashion-mnist": 10, "cifar10": 10, "cifar100": 100}
+
+
+def memorization_text(df, *, rows: Sequence[str] = ("ERM", "ERM + dropout p=0.5", "mixup α=8"),
+                      near: float = 10.0) -> str:
+    """What the label-noise table says about memorization, as markdown generated from its numbers.
+
+    For each of ``rows`` with finished runs, at each noise level, the final training error on the corrupted
+    labels (mean over seeds) is read as *memorized* when it is within ``near`` points of 0 %, as *not
+    memorized* when it is within ``near`` points of the chance level 100 (1 − 1/K) % (the error of a network
+    that predicts the true class of a corrupted sample, whose random label equals the true one with
+    probability 1/K), and as *partly memorized* in between. Without finished runs it says so, and says what
+    each outcome would look like, without asserting either.
+    """
+    k = _NUM_CLASSES.get(str(df.attrs.get("dataset", "")), 10)
+    chance = 100.0 * (1 - 1 / k)
+    metric = "train_error_noisy_labels"
+    lines = []
+    for _, r in _runnable(df).iterrows():
+        if str(r["row"]) not in rows or int(r.get("n_done", 0) or 0) == 0 or _isnan(r.get(f"{metric}_mean")):
+            continue
+        v = float(r[f"{metric}_mean"])
+        word = ("memorized" if v <= near else "not memorized" if v >= chance - near else "partly memorized")
+        lines.append(f"- {r['row']}, label noise {_s(r.get('label noise'))}: {v:.1f} % "
+                     f"(n={int(r['n_done'])}): **{word}**")
+    what = (f"A network that has memorized the random labels of the corrupted samples has a training error near "
+            f"0 % on them; one that predicts their true class instead has about {chance:.0f} % (chance: a "
+            f"random label among {k} classes equals the true one with probability 1/{k}).")
+    if not lines:
+        return what + " No run of these rows has finished at this scale yet, so this page cannot say which of " \
+                      "the two happened."
+    return (what + f" The final training error on the corrupted labels (mean over seeds; memorized: within "
+            f"{near:g} points of 0 %, not memorized: within {near:g} points of {chance:.0f} %):\n\n"
+            + "\n".join(lines))
 
 
 class _Run:

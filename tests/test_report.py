@@ -435,3 +435,19 @@ def test_scale_comparison_shows_paper_scale_runs_when_present(tmp_path, empty):
     assert report.scale_claims("headline", "cpu", cpu, tmp_path / "none", paper_dataset="fashion-mnist") == (
         "No verdicts at the paper's scale yet: there are no paper-scale runs of this table (fashion-mnist).")
     assert report.scale_claims("headline", "paper", cpu, tmp_path / "paper") == ""
+
+
+def test_memorization_text_follows_the_numbers(empty):
+    m = "train_error_noisy_labels"
+    none = report.memorization_text(summarize("label_noise", "cpu", empty))
+    assert "No run of these rows has finished" in none and "near 0 %" in none and "about 90 %" in none
+    df = _frame("label_noise", empty, {("ERM", "20%"): (2.5, 0.5, 2), ("mixup α=8", "20%"): (89.0, 1.0, 2),
+                                       ("ERM + dropout p=0.5", "50%"): (45.0, 3.0, 2)}, metric=m)
+    df.attrs["dataset"] = "cifar10"
+    text = report.memorization_text(df)
+    assert "- ERM, label noise 20%: 2.5 % (n=2): **memorized**" in text
+    assert "- mixup α=8, label noise 20%: 89.0 % (n=2): **not memorized**" in text
+    assert "- ERM + dropout p=0.5, label noise 50%: 45.0 % (n=2): **partly memorized**" in text
+    assert "No run" not in text
+    df.attrs["dataset"] = "cifar100"
+    assert "about 99 %" in report.memorization_text(df)
