@@ -59,6 +59,8 @@ __all__ = [
     "RenderError",
     "ResultsGroup",
     "boundary_text",
+    "verdicts_by_scale",
+    "table_verdicts_by_scale",
     "build_book",
     "chapter_parameters",
     "chapters",
@@ -826,6 +828,54 @@ def boundary_text(table, stats: Mapping[str, Mapping], *, alpha: float, dataset:
     elif eb <= ea:
         text.append("So here the wider band of intermediate probabilities costs mixup nothing in test error.")
     return "\n\n".join(text)
+
+
+def _scale_of(name: str) -> str:
+    from .experiments import SCALES
+
+    return name if name in SCALES else "cpu"
+
+
+def verdicts_by_scale(results_dirs: Mapping[str, Any], *, table: str = "headline", dataset: str | None = "cifar10"):
+    """The paired claims of ``table`` (:func:`mixup_repro.claims.paired_claims`) judged at every scale.
+
+    ``results_dirs`` maps a scale (``cpu``, ``paper``, ``smoke``) to the folder of its results files (None:
+    an empty folder, so every claim is *not tested*). Returns ``(frame, regimes)``: one row per claim (its
+    statement, source and metric), and per scale a column with the verdict word followed, where two or more
+    paired seeds exist, by the mean paired difference Δ = A − B and its 95 % CI; ``regimes`` maps each scale
+    to the regime-check sentence of :func:`mixup_repro.stats.regime_check`. Nothing is run.
+    """
+    import pandas as pd
+
+    from .claims import paired_claims
+    from .report import resolve_results_dir
+
+    frame, regimes = None, {}
+    for scale, folder in results_dirs.items():
+        v = paired_claims(table, _scale_of(scale), resolve_results_dir(folder), dataset=dataset)
+        regimes[scale] = v.attrs.get("regime", {}).get("text", "not recorded")
+        cells = [f"{r['verdict']} (Δ {r['Δ = A − B']}, CI {r['95 % CI']}, n={r['n']})" if r["95 % CI"] else
+                 r["verdict"] for _, r in v.iterrows()]
+        if frame is None:
+            frame = v[["claim", "source", "metric"]].copy()
+        frame[f"{scale} scale"] = cells
+    return (frame.set_index("claim") if frame is not None else pd.DataFrame()), regimes
+
+
+def table_verdicts_by_scale(results_dirs: Mapping[str, Any], *, dataset: str | None = "cifar10"):
+    """Every claim of :data:`mixup_repro.report.CLAIMS` judged by :func:`mixup_repro.report.assess_scale` (the
+    two-standard-error rule and its words: holds, does not hold, inconclusive, not tested) at every scale of
+    ``results_dirs`` (scale -> folder, None: an empty folder). One row per claim: its table and kind, and the
+    verdict per scale. Nothing is run."""
+    from .report import assess_scale, resolve_results_dir
+
+    frame = None
+    for scale, folder in results_dirs.items():
+        c = assess_scale(_scale_of(scale), resolve_results_dir(folder), dataset=dataset)
+        if frame is None:
+            frame = c[["claim", "kind", "table"]].copy()
+        frame[f"{scale} scale"] = list(c["verdict"])
+    return frame.set_index("claim")
 
 
 COMPARED_METHODS: tuple[str, ...] = ("erm", "label_smoothing", "mixup", "mixup_ls")

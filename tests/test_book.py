@@ -83,8 +83,11 @@ def test_profiles_cover_every_template_with_valid_parameters():
     root = book.find_root()
     stems = book.chapters(root / "notebooks")
     assert stems[:3] == ["01_introduction", "02_erm_vrm_mixup", "03_label_smoothing"]
-    assert stems[3:] == ["04_headline", "05_ablation", "06_label_noise", "07_uci", "08_calibration_robustness",
-                         "09_eps_validation", "10_speed"]
+    assert stems[3:10] == ["04_headline", "05_ablation", "06_label_noise", "07_uci", "08_calibration_robustness",
+                           "09_eps_validation", "10_speed"]
+    assert stems[-1] == "12_conclusions"
+    toc = (root / "_toc.yml").read_text(encoding="utf-8")
+    assert all(f"book/chapters/{s}\n" in toc for s in stems), "a chapter missing from _toc.yml"
     from mixup_repro import report
 
     for profile in book.PROFILES:
@@ -265,3 +268,28 @@ def test_boundary_text_is_worded_from_the_numbers():
     assert "higher" not in text
     same = pd.DataFrame({"error (%)": [1.01, 0.99]}, index=["erm", "mixup"])
     assert "the same test error" in book.boundary_text(same, stats, alpha=1.0, dataset="ring")
+
+
+def test_conclusions_judge_every_claim_at_every_scale(tmp_path):
+    from test_stats import _record  # the real results-file schema, with a training error
+
+    from mixup_repro.experiments import table_configs
+    from mixup_repro.results import atomic_write_json
+    from mixup_repro.train import result_path
+
+    base = {"ERM": 40.0, "mixup α=1": 36.0}
+    for key, cfg in table_configs("headline", "cpu", None, [0, 1, 2]):
+        label = key.split(" [")[0]
+        if label in base and "PreAct" in key:
+            atomic_write_json(result_path(cfg, tmp_path), _record(cfg, base[label] + cfg.seed / 10 * (label == "ERM"),
+                                                                  0.0))
+    frame, regimes = book.verdicts_by_scale({"cpu": tmp_path, "paper": None})
+    assert list(frame.columns) == ["source", "metric", "cpu scale", "paper scale"]
+    cell = frame.loc["mixup (α = 1) has a lower test error than ERM", "cpu scale"]
+    assert cell.startswith("reproduced (Δ -4.10, CI [") and cell.endswith("n=3)")
+    assert frame.loc["label smoothing (ε = 0.1) has a lower test error than ERM", "cpu scale"] == "not tested"
+    assert set(frame["paper scale"]) == {"not tested"}
+    assert "regime reached" in regimes["cpu"] and regimes["paper"] == "not recorded"
+    old = book.table_verdicts_by_scale({"cpu": tmp_path, "paper": None})
+    assert old.loc["mixup (α = 1) has a lower test error than ERM", "cpu scale"] == "holds"
+    assert set(old["table"]) >= {"headline", "ablation", "label_noise", "uci"} and set(old["paper scale"]) == {"not tested"}
