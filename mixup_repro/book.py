@@ -791,10 +791,10 @@ def collapsible_table_html(frame, max_rows: int = 15, *, what: str = "rows") -> 
     """HTML of ``frame`` with at most ``max_rows`` rows in the page and the others in a collapsed
     ``<details>`` block (closed by default; its summary says how many rows it holds)."""
     max_rows = check_int("max_rows", max_rows, low=1)
-    head = frame.iloc[:max_rows].to_html(classes="dataframe", border=0)
+    head = frame.iloc[:max_rows].to_html(border=0)
     if len(frame) <= max_rows:
         return head
-    rest = frame.iloc[max_rows:].to_html(classes="dataframe", border=0)
+    rest = frame.iloc[max_rows:].to_html(border=0)
     return (f"{head}\n<details><summary>Show the other {len(frame) - max_rows} {what} "
             f"({max_rows + 1}–{len(frame)} of {len(frame)})</summary>\n{rest}\n</details>")
 
