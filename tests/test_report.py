@@ -134,6 +134,15 @@ def test_ece_is_displayed_in_percent_in_tables_and_figures(empty):
     plt.close(fig)
 
 
+def test_ece_curves_are_drawn_in_percent(tmp_path):
+    _write_table_runs(tmp_path, "headline", {"ERM": 20.0}, seeds=2)  # test_ece 0.05 at every epoch
+    runs = {k: v for k, v in report.row_runs("headline", "cpu", tmp_path).items() if v}
+    fig = report.plot_row_curves(runs, "test_ece")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "test ECE (%)" and ax.lines[0].get_ydata().tolist() == pytest.approx([5.0] * len(ax.lines[0].get_ydata()))
+    plt.close(fig)
+
+
 def _ablation(empty, wd="1e-4", mixup=(10.0, 0.2, 3), runner_up=11.0, others=13.0, std=0.2, n=3, **extra):
     """Every paper-ablation row at ``wd``: mixup AC + RP, mix inputs + LS ε=0.1 as runner-up, the rest."""
     vals = {}
