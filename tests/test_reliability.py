@@ -189,3 +189,38 @@ def test_checkpoint_of_the_previous_format_still_resumes_exactly(tmp_path):
     save_checkpoint(ckpt, st)
     resumed = fit(cfg, cut, quiet=True)
     assert resumed.curves == whole.curves
+
+
+# ---------------------------------------------------------------------------------------------- issue 16: data loss
+def _report(*args):
+    r = subprocess.run([sys.executable, "-m", "mixup_repro", "report", *map(str, args)], env=ENV, cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_report_refuses_a_missing_or_empty_results_folder_and_fewer_results(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n<!-- results:start -->\nold text\n<!-- results:end -->\n")
+    results = tmp_path / "results"
+    (results / "cpu").mkdir(parents=True)
+    committed = sorted((ROOT / "results" / "cpu").glob("fashion-mnist_*.json"))[:4]
+    for f in committed:
+        shutil.copy(f, results / "cpu" / f.name)
+    rc, out, err = _report("--readme", readme, "--results-dir", results)
+    assert rc == 0 and "updated" in out, err
+    good = readme.read_text()
+    assert "4 results files" in good
+    for typo in (tmp_path / "resluts", tmp_path / "empty"):  # a typo; a folder without cpu/ results
+        if typo.name == "empty":
+            (typo / "cpu").mkdir(parents=True)
+        for mode in ((), ("--check",), ("--print",)):
+            rc, out, err = _report("--readme", readme, "--results-dir", typo, *mode)
+            assert rc == 2 and str(typo) in err and "results folder" in err and "Traceback" not in err, err
+            assert readme.read_text() == good and out == ""
+    for f in committed[:2]:  # fewer results than the README shows: refused without --allow-fewer
+        (results / "cpu" / f.name).unlink()
+    rc, out, err = _report("--readme", readme, "--results-dir", results)
+    assert rc == 2 and "fewer results files" in err and "cpu scale: 4 -> 2" in err.replace("CPU", "cpu"), err
+    assert "--allow-fewer" in err and readme.read_text() == good
+    rc, out, err = _report("--readme", readme, "--results-dir", results, "--allow-fewer")
+    assert rc == 0 and "2 results files" in readme.read_text(), err
