@@ -9,9 +9,11 @@ file never breaks a table or the book.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 import warnings
@@ -35,23 +37,68 @@ class ResultsError(ValueError):
     """A results file that does not parse or does not follow the schema."""
 
 
+_FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in readable units (``"90.2 MB"``)."""
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def file_size_limit() -> int | None:
+    """The soft ``RLIMIT_FSIZE`` of this process (``ulimit -f``) in bytes, or None when unlimited."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def _space_note(folder) -> str:
+    notes = []
+    try:
+        notes.append(f"{format_bytes(shutil.disk_usage(folder).free)} free in {folder}")
+    except OSError:
+        pass
+    limit = file_size_limit()
+    if limit is not None:
+        notes.append(f"file-size limit (ulimit -f) {format_bytes(limit)}")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, flush + fsync, rename.
 
-    A crash at any moment leaves either the old file or the new one, never a half-written file.
+    A crash at any moment leaves either the old file or the new one, never a half-written file. A full disk
+    (``ENOSPC``, ``EDQUOT``) or a file-size limit (``EFBIG``) raises ``OSError`` naming ``path``, the size and
+    the free space.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if e.errno in _FULL_ERRNOS:  # the bare message ("No space left on device") names no file
+            raise OSError(e.errno, f"cannot write {path} ({format_bytes(len(data))}): {e.strerror}"
+                                   f"{_space_note(path.parent)}") from None
+        raise
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     try:  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY)

@@ -43,6 +43,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -640,6 +641,7 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
     dist_ = _Dist()
     device = _resolve_device(cfg.device, dist_)
     dist_.start(device, cfg.batch_size)
+    created = _first_missing(out) if out is not None and dist_.rank == 0 else None
     try:
         path = ckpt_path = None
         if out is not None:
@@ -656,14 +658,117 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
             if (force or not resume) and dist_.rank == 0:
                 ckpt_path.unlink(missing_ok=True)
             dist_.barrier()  # no rank looks for a checkpoint before rank 0 has removed it
+        _check_resources(cfg, device, out if dist_.rank == 0 else None, save_model)
         return _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model, on_step)
     except Interrupted:  # every rank stops at the same epoch end (agreed), so every rank gets here
         raise
     except BaseException:  # an error on some ranks only: no waiting for the others
         dist_.together = False
+        if created is not None:  # a failed run leaves no empty --out folder behind
+            _remove_empty(Path(out), created)
         raise
     finally:
         dist_.close()
+
+
+def _first_missing(folder) -> Path | None:
+    """The outermost folder of ``folder`` (itself or a parent) that does not exist yet, or None."""
+    folder, missing = Path(folder).absolute(), None
+    while not folder.exists() and folder != folder.parent:
+        folder, missing = folder.parent, folder
+    return missing
+
+
+def _remove_empty(folder: Path, top: Path) -> None:
+    """Remove ``folder`` and its parents up to ``top`` (folders this run created) while they are empty;
+    an empty ``checkpoints`` sub-folder goes too. Anything holding a file stays."""
+    folder = folder.absolute()
+    with contextlib.suppress(OSError):
+        (folder / "checkpoints").rmdir()
+    while True:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == top or folder == folder.parent:
+            return
+        folder = folder.parent
+
+
+def _model_size(cfg: TrainConfig) -> tuple[int, int]:
+    """(parameter bytes, buffer bytes) of the run's model, built on the meta device (no memory, no time).
+
+    An upper bound over the data sets of its kind (3 input channels and 100 classes for images; 3072 input
+    features for ``mlp`` on images; 64 features and 10 classes for tabular and 2-D point data): the exact
+    input shape is only known once the data are loaded.
+    """
+    from .data import IMAGE_DATASETS as images
+
+    image = cfg.dataset in images or cfg.dataset == "random-cifar"
+    classes = 100 if image else 10
+    in_ch = {"mlp": 3072 if image else 64, "gru": 32 if image else 64}.get(cfg.model, 3)
+    kw = {"dropout": cfg.dropout}
+    if cfg.model == "preact_resnet18":
+        kw["width"] = cfg.width
+    with torch.device("meta"):
+        model = build_model(cfg.model, classes, in_ch, **kw)
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    buffers = sum(b.numel() * b.element_size() for b in model.buffers())
+    return params, buffers
+
+
+def _optimizer_copies(cfg: TrainConfig) -> int:
+    """How many parameter-sized tensors the optimizer keeps (SGD: the momentum buffer; Adam: two moments)."""
+    return 2 if cfg.optimizer == "adam" else (1 if cfg.momentum > 0 else 0)
+
+
+def _available_memory(device: torch.device) -> int | None:
+    """Bytes free for tensors on ``device`` (CUDA: free GPU memory; CPU: MemAvailable), None if unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_resources(cfg: TrainConfig, device: torch.device, out, save_model: bool) -> None:
+    """Before training: refuse a model whose weights, gradients and optimizer state alone exceed the device's
+    free memory, and (with ``out``) a folder without room for the checkpoint, final weights and results file,
+    or a file-size limit (``ulimit -f``) below the checkpoint's size; each error says how much is needed."""
+    from .results import file_size_limit, format_bytes
+
+    params, buffers = _model_size(cfg)
+    copies = _optimizer_copies(cfg)
+    memory = params * (2 + copies) + buffers  # weights, gradients, optimizer state; activations come on top
+    free = _available_memory(device)
+    if free is not None and memory > free:
+        wide = cfg.model == "preact_resnet18" and cfg.width != 64
+        raise ValueError((f"--width {cfg.width}: model {cfg.model}" if wide else f"model {cfg.model}")
+                         + f" has about {params // 4:,} parameters; its weights, gradients and optimizer state "
+                         f"alone need {format_bytes(memory)}, more than the {format_bytes(free)} free on {device}"
+                         + ("; use a smaller --width" if wide else ""))
+    if out is None:
+        return
+    checkpoint = params * (1 + copies) + buffers + 8 * 60_000 + 2**20  # + the epoch's order, curves, random states
+    need = checkpoint + (params + buffers if save_model else 0) + 2**20  # + the results file
+    limit = file_size_limit()
+    if limit is not None and checkpoint > limit:
+        raise OSError(f"--out folder {out}: a checkpoint of this run takes about {format_bytes(checkpoint)}, more "
+                      f"than the file-size limit of this process (ulimit -f: {format_bytes(limit)}); raise the "
+                      "limit or use another machine")
+    try:
+        disk_free = shutil.disk_usage(out).free
+    except OSError:
+        return
+    if need > disk_free:
+        raise OSError(f"--out folder {out} has {format_bytes(disk_free)} free, but this run needs about "
+                      f"{format_bytes(need)} (checkpoint {format_bytes(checkpoint)}"
+                      + (", final weights" if save_model else "") + ", results file); free some space or choose "
+                      "another --out")
 
 
 def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model, on_step) -> RunResult:

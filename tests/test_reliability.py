@@ -224,3 +224,68 @@ def test_report_refuses_a_missing_or_empty_results_folder_and_fewer_results(tmp_
     assert "--allow-fewer" in err and readme.read_text() == good
     rc, out, err = _report("--readme", readme, "--results-dir", results, "--allow-fewer")
     assert rc == 0 and "2 results files" in readme.read_text(), err
+
+
+# a two-moons run (no data to download), checkpoints every epoch
+SMALL = ["--dataset", "two-moons", "--model", "mlp", "--optimizer", "adam", "--lr", "0.01", "--checkpoint-every", "1",
+         "--device", "cpu", "--quiet"]
+
+
+def _fsize_limit(nbytes):
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+
+
+def test_a_file_size_limit_below_the_checkpoint_is_refused_before_training(tmp_path):
+    out = tmp_path / "run"
+    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "mixup_repro", "train", *SMALL, "--epochs", "20", "--out", str(out)]
+    r = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       preexec_fn=_fsize_limit(100_000))  # the probe (64 KiB) fits, a checkpoint (~0.2 MB) not
+    assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"--out folder {out}" in r.stderr and "ulimit -f: 100.0 kB" in r.stderr and "MB" in r.stderr, r.stderr
+    assert time.perf_counter() - t0 < 60
+    assert not out.exists() or not any(out.rglob("*"))  # nothing trained, nothing left
+
+
+def test_enospc_and_efbig_errors_name_the_file(tmp_path):
+    target = tmp_path / "sub" / "big.bin"
+    code = ("import sys; from mixup_repro.results import atomic_write_bytes\n"
+            "try:\n    atomic_write_bytes(sys.argv[1], b'0' * 3_000_000)\n"
+            "except OSError as e:\n    print(e, file=sys.stderr); sys.exit(1)\n")
+    r = subprocess.run([sys.executable, "-c", code, str(target)], env=ENV, cwd=ROOT, capture_output=True, text=True,
+                       timeout=120, preexec_fn=_fsize_limit(1_000_000))
+    assert r.returncode == 1 and f"cannot write {target} (3.0 MB): File too large" in r.stderr, r.stderr
+    assert "ulimit -f) 1.0 MB" in r.stderr and list(target.parent.iterdir()) == []  # no temp file left
+    tmpfs = tmp_path / "tmpfs"
+    tmpfs.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(tmpfs)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root); the file-size limit case above ran")
+    try:  # a real full disk: ENOSPC names the file; a run that does not fit is refused before training
+        r = subprocess.run([sys.executable, "-c", code, str(tmpfs / "big.bin")], env=ENV, cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 1 and f"cannot write {tmpfs / 'big.bin'} (3.0 MB): No space left on device" in r.stderr
+        assert list(tmpfs.iterdir()) == []
+        r = subprocess.run([sys.executable, "-m", "mixup_repro", "train", *SMALL, "--model", "preact_resnet18",
+                            "--dataset", "random-cifar", "--width", "16", "--out", str(tmpfs / "run")], env=ENV,
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 1 and f"--out folder {tmpfs / 'run'} has" in r.stderr, r.stderr
+        assert "but this run needs about" in r.stderr and "Traceback" not in r.stderr
+        assert not (tmpfs / "run").exists()
+    finally:
+        subprocess.run(["umount", str(tmpfs)], check=True)
+
+
+def test_a_model_larger_than_memory_is_refused_and_a_failed_run_leaves_no_out_folder(tmp_path):
+    out = tmp_path / "new" / "runs"
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=r"--width 100000: model preact_resnet18 has about [\d,]+ parameters; .* "
+                                         r"need [\d.]+ TB, more than the .* free on cpu; use a smaller --width"):
+        fit(TrainConfig(dataset="random-cifar", width=100000, device="cpu"), out, quiet=True)
+    assert time.perf_counter() - t0 < 10 and not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(ValueError):
+        fit(TrainConfig(dataset="random-cifar", width=100000, device="cpu"), kept, quiet=True)
+    assert kept.is_dir()  # a folder that was there before stays
