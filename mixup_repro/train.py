@@ -771,6 +771,68 @@ def _check_resources(cfg: TrainConfig, device: torch.device, out, save_model: bo
                       "another --out")
 
 
+_CHECKPOINT_KEYS = ("epoch", "step", "model", "optimizer", "scheduler", "generators", "order", "loss_sum", "curves",
+                    "wall_s", "started")
+
+
+def _check_checkpoint_matches(ckpt_path, st: dict, cfg: TrainConfig, model: nn.Module, opt, gen_names) -> None:
+    """Refuse (:class:`CheckpointError`, suggesting ``--no-resume``) a checkpoint written for another config (its
+    stored config, not only its run id, must match) or whose content does not fit this run's model and
+    optimizer (e.g. the code of the architecture changed since it was written)."""
+    def refuse(why):
+        raise CheckpointError(f"refusing checkpoint {ckpt_path}: {why}; use --no-resume (resume=False) to start "
+                              "this run over") from None
+
+    missing = [k for k in _CHECKPOINT_KEYS if k not in st]
+    if missing:
+        refuse(f"it lacks {', '.join(missing)}")
+    stored = st.get("config")
+    if isinstance(stored, dict):  # fields added since (absent there) count as their defaults
+        base = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        here = cfg.to_dict()
+        differ = []
+        for name, value in here.items():
+            if name in RUNTIME_FIELDS:
+                continue
+            default = list(base[name]) if isinstance(base[name], tuple) else base[name]
+            there = stored.get(name, default)
+            if there != value:
+                differ.append(f"{name} {there!r} there, {value!r} here")
+        if differ:
+            refuse(f"it was written for another config ({'; '.join(differ)}), although its run id matches")
+    theirs, ours = st["model"], model.state_dict()
+    if not isinstance(theirs, dict):
+        refuse("its model weights are not a state dict")
+    absent, extra = sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))
+    shapes = [f"{k} {tuple(theirs[k].shape)} there, {tuple(v.shape)} here" for k, v in ours.items()
+              if k in theirs and isinstance(theirs[k], torch.Tensor) and theirs[k].shape != v.shape]
+    if absent or extra or shapes:
+        parts = ([f"missing weights {', '.join(absent[:3])}" + (" ..." if len(absent) > 3 else "")] if absent else []) \
+            + ([f"unexpected weights {', '.join(extra[:3])}" + (" ..." if len(extra) > 3 else "")] if extra else []) \
+            + ([f"other shapes: {'; '.join(shapes[:3])}" + (" ..." if len(shapes) > 3 else "")] if shapes else [])
+        refuse(f"its model does not match this run's {cfg.model} ({'; '.join(parts)}): the model's code or "
+               "options changed since it was written")
+    saved_opt = st["optimizer"]
+    params = [p for g in opt.param_groups for p in g["params"]]
+    try:
+        groups = saved_opt["param_groups"]
+        ids = [i for g in groups for i in g["params"]]
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in opt.param_groups]:
+            refuse(f"its optimizer state holds {len(ids)} parameters in {len(groups)} group(s), this run's "
+                   f"{cfg.optimizer} has {len(params)} in {len(opt.param_groups)}")
+        for i, p in zip(ids, params):
+            for name, t in saved_opt["state"].get(i, {}).items():
+                if isinstance(t, torch.Tensor) and t.dim() > 0 and t.shape != p.shape:
+                    refuse(f"its optimizer state {name} of parameter {i} has shape {tuple(t.shape)}, the parameter "
+                           f"{tuple(p.shape)}")
+    except (KeyError, TypeError, AttributeError) as e:
+        refuse(f"its optimizer state is not one of a torch optimizer ({type(e).__name__}: {e})")
+    saved = st["generators"]
+    for g in saved if isinstance(saved, list) else [saved]:
+        if not isinstance(g, dict) or not set(gen_names) <= set(g):
+            refuse(f"its random-generator states lack some of {', '.join(gen_names)}")
+
+
 def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model, on_step) -> RunResult:
     lead = dist_.rank == 0  # the process that evaluates, shows progress and writes files
     ds, clean_y, corrupted = _prepare_data(cfg, device)
@@ -823,6 +885,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             raise CheckpointError(f"refusing checkpoint {ckpt_path}: it was written on {there[0]} in {there[1]} by "
                                   f"{there[2]} process(es), this run is on {here[0]} in {here[1]} with {here[2]}; "
                                   "resume on the same kind of device and process count (or use --no-resume)")
+        _check_checkpoint_matches(ckpt_path, st, cfg, model, opt, list(gens))
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])

@@ -289,3 +289,62 @@ def test_a_model_larger_than_memory_is_refused_and_a_failed_run_leaves_no_out_fo
     with pytest.raises(ValueError):
         fit(TrainConfig(dataset="random-cifar", width=100000, device="cpu"), kept, quiet=True)
     assert kept.is_dir()  # a folder that was there before stays
+
+
+def _crashed_run(cfg, out):
+    """Train ``cfg`` into ``out`` until its first checkpoint is written, then crash (as a kill would)."""
+    ckpt = out / "checkpoints" / f"{run_id(cfg)}.pt"
+
+    def crash():
+        if ckpt.exists():
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(cfg, out, quiet=True, on_step=crash)
+    assert ckpt.exists() and not list(out.glob("*.json"))
+    return ckpt
+
+
+CKPT_CFG = dict(dataset="two-moons", model="mlp", optimizer="adam", lr=0.01, epochs=4, checkpoint_every=1,
+                device="cpu")
+
+
+@pytest.mark.parametrize("edit, needle", [
+    (lambda m: m.pop(next(iter(m))), r"missing weights"),
+    (lambda m: m.update({"extra.weight": torch.zeros(1)}), r"unexpected weights extra\.weight"),
+    (lambda m: m.update({k: torch.zeros(3, 3) for k in list(m)[:1]}), r"other shapes: .* \(3, 3\) there"),
+])
+def test_resume_from_a_checkpoint_of_another_architecture_is_a_clear_error(tmp_path, edit, needle):
+    cfg = TrainConfig(**CKPT_CFG)
+    ckpt = _crashed_run(cfg, tmp_path)
+    st = load_checkpoint(ckpt)
+    edit(st["model"])  # what a change of the model's code does to a checkpoint written before it
+    from mixup_repro import save_checkpoint
+
+    save_checkpoint(ckpt, st)
+    with pytest.raises(CheckpointError, match=rf"refusing checkpoint {ckpt}: its model does not match .*{needle}.*"
+                                              r"--no-resume"):
+        fit(cfg, tmp_path, quiet=True)
+    r = subprocess.run([sys.executable, "-m", "mixup_repro", "train", "--dataset", "two-moons", "--model", "mlp",
+                        "--optimizer", "adam", "--lr", "0.01", "--epochs", "4", "--checkpoint-every", "1", "--device",
+                        "cpu", "--quiet", "--out", str(tmp_path)], env=ENV, cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "--no-resume" in r.stderr, r.stderr
+    assert fit(cfg, tmp_path, quiet=True, resume=False).path.exists()  # the suggested way out works
+
+
+def test_a_checkpoint_with_an_edited_run_id_does_not_resume_another_config(tmp_path):
+    a, b = TrainConfig(**CKPT_CFG), TrainConfig(**CKPT_CFG, alpha=0.5)
+    st = load_checkpoint(_crashed_run(a, tmp_path / "a"))
+    st["run_id"] = run_id(b)  # renamed and edited to pass for run b
+    from mixup_repro import save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "b" / "checkpoints" / f"{run_id(b)}.pt", st)
+    with pytest.raises(CheckpointError, match=rf"refusing checkpoint {ckpt}: it was written for another config "
+                                              r"\(alpha 1\.0 there, 0\.5 here\), although its run id matches"):
+        fit(b, tmp_path / "b", quiet=True)
+    st["optimizer"]["param_groups"].append(dict(st["optimizer"]["param_groups"][0]))
+    st["config"] = b.to_dict()
+    save_checkpoint(ckpt, st)
+    with pytest.raises(CheckpointError, match=r"its optimizer state holds \d+ parameters in 2 group\(s\)"):
+        fit(b, tmp_path / "b", quiet=True)
