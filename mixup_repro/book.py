@@ -52,6 +52,9 @@ from ._checks import check_alpha, check_bool, check_choice, check_eps, check_int
 __all__ = [
     "COMPARED_METHODS",
     "KERNEL_ENV",
+    "KERNEL_ENV_FIXED",
+    "plotting_cells",
+    "count_figures",
     "PROFILES",
     "BookConfigError",
     "BookError",
@@ -414,16 +417,52 @@ are shared with other processes, torch's spinning intra-op threads otherwise slo
 by an order of magnitude or more (measured here: a 2-D MLP run took 44 s instead of 1.5 s)."""
 
 
+KERNEL_ENV_FIXED = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+"""Environment values the chapter kernels always get, whatever the caller's environment says.
+
+``MPLBACKEND``: a kernel inherits the caller's backend, and ``MPLBACKEND=Agg`` (usual on servers and CI)
+would render every figure into nothing; the chapters' figures need the inline backend."""
+
+
 @contextlib.contextmanager
 def _kernel_environment():
-    """Set :data:`KERNEL_ENV` defaults while a kernel starts (it inherits them), then restore."""
+    """Set :data:`KERNEL_ENV` defaults and :data:`KERNEL_ENV_FIXED` values while a kernel starts (it inherits
+    them), then restore the caller's environment."""
     added = {k: v for k, v in KERNEL_ENV.items() if k not in os.environ}
+    saved = {k: os.environ.get(k) for k in KERNEL_ENV_FIXED}
     os.environ.update(added)
+    os.environ.update(KERNEL_ENV_FIXED)
     try:
         yield
     finally:
         for k in added:
             os.environ.pop(k, None)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+_PLOT_CALL = re.compile(r"\bplot_\w+\s*\(|\bplt\.(?:plot|imshow|subplots|figure|show)\s*\(")
+FIGURE_MIMES = ("image/png", "image/svg+xml", "image/jpeg")
+
+
+FIGURE_OPTIONAL_TAG = "figure-optional"
+
+
+def plotting_cells(nb) -> list[int]:
+    """Indices of the code cells that draw: they call a ``plot_*`` function or ``plt.plot/imshow/subplots/
+    figure/show``, and are not tagged ``figure-optional`` (a figure that needs data which may be absent, e.g.
+    Fashion-MNIST; the cell says so in its output). A chapter with such a cell must show at least one figure."""
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and _PLOT_CALL.search(c.source)
+            and FIGURE_OPTIONAL_TAG not in c.get("metadata", {}).get("tags", [])]
+
+
+def count_figures(nb) -> int:
+    """The number of image outputs (PNG, SVG, JPEG) of an executed notebook."""
+    return sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if any(m in o.get("data", {}) for m in FIGURE_MIMES))
 
 
 def execute_chapter(template: str | os.PathLike, output_path: str | os.PathLike, parameters: Mapping[str, Any],
@@ -437,7 +476,8 @@ def execute_chapter(template: str | os.PathLike, output_path: str | os.PathLike,
     Raises
     ------
     ChapterError
-        When a cell raises (one-line message naming the chapter and the exception).
+        When a cell raises (one-line message naming the chapter and the exception), or when the template has
+        plotting cells (:func:`plotting_cells`) but the executed notebook holds no figure.
     """
     import nbformat
     import papermill
@@ -461,6 +501,11 @@ def execute_chapter(template: str | os.PathLike, output_path: str | os.PathLike,
         except Exception as err:  # dead kernel, missing kernel, timeout, ...
             raise ChapterError(stem, type(err).__name__, str(err)) from None
         nb = nbformat.read(str(tmp_out), as_version=4)
+        drawing = plotting_cells(nbformat.read(str(template), as_version=4))
+        if drawing and count_figures(nb) == 0:
+            raise ChapterError(stem, "NoFigures", f"its {len(drawing)} plotting cell(s) produced no figure (is "
+                               "matplotlib's backend not the inline one? the kernel starts with MPLBACKEND="
+                               f"{KERNEL_ENV_FIXED['MPLBACKEND']}); nothing was written")
         _postprocess(nb, stem, profile, dict(parameters), overrides or {}, info)
         nbformat.write(nb, str(tmp_out))
         _install(tmp_out, output_path)

@@ -222,3 +222,38 @@ def test_results_helpers(tmp_path):
     assert len(group.table) == 4 and (group.table["seeds"] == 2).all()
     assert list(group.table.columns) == ["α", "ε", "seeds", "error (%)", "NLL", "ECE (%)"]
     assert group.table.loc["mixup", "α"] == 0.4 and group.table.loc["mixup_ls", "ε"] == 0.1
+
+
+# ---------------------------------------------------------------------------------------------- headless (issue 16)
+def test_figures_do_not_depend_on_the_callers_matplotlib_backend(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # as on servers and CI
+    build_book(only=CH2, params=SMALL, render=False, output_dir=tmp_path, progress_bar=False, quiet=True)
+    nb = nbformat.read(tmp_path / f"{CH2}.ipynb", as_version=4)
+    figures = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if "image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {})]
+    assert len(figures) >= 2  # the Beta densities and the concentration of λ
+    import os
+
+    assert os.environ["MPLBACKEND"] == "Agg"  # the caller's environment is left as it was
+
+
+def test_a_chapter_whose_plotting_cells_show_no_figure_fails(tmp_path):
+    template = tmp_path / "nofig.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import matplotlib\nmatplotlib.use('Agg')  # a non-inline backend\n"
+                                          "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n"
+                                          "ax.plot([0, 1])\nplt.show()")]
+    nbformat.write(nb, template)
+    out = tmp_path / "out" / "nofig.ipynb"
+    with pytest.raises(ChapterError, match=r"chapter nofig failed: NoFigures: its 1 plotting cell\(s\) produced "
+                                           r"no figure .*nothing was written"):
+        book.execute_chapter(template, out, {}, progress_bar=False)
+    assert not out.exists()
+    nb.cells[0].metadata["tags"] = ["figure-optional"]  # a figure that may be absent (data not there)
+    nbformat.write(nb, template)
+    assert book.execute_chapter(template, out, {}, progress_bar=False).is_file()
+    out.unlink()
+    nb.cells[0].metadata["tags"] = []
+    nb.cells[0].source = "x = 1  # no plotting cell: no figure expected"
+    nbformat.write(nb, template)
+    assert book.execute_chapter(template, out, {}, progress_bar=False).is_file()
