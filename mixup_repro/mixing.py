@@ -32,6 +32,7 @@ from ._checks import (
     check_bool,
     check_choice,
     check_eps,
+    check_generator,
     check_int,
     check_num_classes,
     check_prob,
@@ -116,7 +117,11 @@ def sample_dirichlet(alpha: float, k: int, size=(), *, generator: torch.Generato
     alpha = check_alpha(alpha)
     k = check_int("k", k, low=2)
     size = _check_size(size)
+    check_generator("generator", generator)
     n = math.prod(size)
+    if n * k > MAX_DRAWS:
+        raise ValueError(f"size {size} asks for {n:,} draws of {k} weights ({n * k * 8 * 4 / 1e9:,.0f} GB of "
+                         f"float64 with temporaries); at most {MAX_DRAWS:,} values at once: draw in chunks")
     if generator is not None and device is None:
         device = generator.device
     if alpha == 0.0:
@@ -152,6 +157,10 @@ def sample_lambda(alpha: float, size=(), generator: torch.Generator | None = Non
 def _draw_device(generator: torch.Generator | None, x: Tensor) -> torch.device:
     """Where random draws happen: on the generator's device, or on the batch's device without one."""
     return generator.device if generator is not None else x.device
+
+
+MAX_DRAWS = 2**31 - 1
+"""The most values :func:`sample_dirichlet` / :func:`sample_lambda` draw in one call (17 GB of float64)."""
 
 
 def _check_size(size) -> tuple[int, ...]:
@@ -384,6 +393,7 @@ def mix(x: Tensor, y: Tensor, *, num_classes: int, alpha: float = 1.0, lam=None,
     alpha = check_alpha(alpha)
     eps = check_eps(label_smoothing)
     check_bool("validate", validate)
+    check_generator("generator", generator)
     _check_targets(y, batch, num_classes, values=validate)
     if lam is None:
         lam_t = sample_lambda(alpha, (), generator, device=_draw_device(generator, x)).to(x.device)
@@ -433,6 +443,7 @@ def mix_k(x: Tensor, y: Tensor, *, num_classes: int, k: int = 3, alpha: float = 
     alpha = check_alpha(alpha)
     eps = check_eps(label_smoothing)
     check_bool("validate", validate)
+    check_generator("generator", generator)
     _check_targets(y, batch, num_classes, values=validate)
     gdev = _draw_device(generator, x)
     if weights is None:
@@ -486,6 +497,12 @@ def mixup_criterion(criterion: Callable[[Tensor, Tensor], Tensor], pred: Tensor,
         raise ValueError("lam must be a number or a 0-d tensor; for one λ per sample use cross-entropy on "
                          "the soft targets returned by mix()")
     lam_v = float(_check_lam(lam, 1, "cpu"))
+    if not isinstance(pred, Tensor) or pred.dim() == 0:
+        raise TypeError(f"pred must be a tensor of model outputs (B, ...), got {type(pred).__name__}")
+    for name, t in (("y_a", y_a), ("y_b", y_b)):
+        if not isinstance(t, Tensor) or t.dim() == 0 or t.shape[0] != pred.shape[0]:
+            got = f"shape {tuple(t.shape)}" if isinstance(t, Tensor) else type(t).__name__
+            raise ValueError(f"{name} must hold one target per sample of pred (batch {pred.shape[0]}), got {got}")
     return lam_v * criterion(pred, y_a) + (1.0 - lam_v) * criterion(pred, y_b)
 
 
@@ -536,7 +553,7 @@ class Mixup(nn.Module):
         self.k = check_int("k", k, low=2)
         if self.k > 2 and (self.mode != "batch" or self.prob != 1.0):
             raise ValueError(f"k = {self.k} (more than two samples) supports only mode='batch' and prob=1")
-        self.generator = generator
+        self.generator = check_generator("generator", generator)
         self.validate = check_bool("validate", validate)
 
     def extra_repr(self) -> str:

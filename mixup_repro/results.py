@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import platform
 import shutil
@@ -162,7 +163,45 @@ def validate_result(d, source="result") -> dict:
         raise ResultsError(f"{source}: curves must have one entry per epoch ({d['config']['epochs']})")
     if not isinstance(d["summary"], dict) or any(k not in d["summary"] for k in SUMMARY_KEYS):
         raise ResultsError(f"{source}: summary lacks {list(SUMMARY_KEYS)}")
+    _validate_values(d, source)
     return d
+
+
+def _number(v, low=None, high=None) -> bool:
+    """Whether ``v`` is a finite real number (not a bool) within ``[low, high]``."""
+    from numbers import Real
+
+    return (isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+            and (low is None or v >= low) and (high is None or v <= high))
+
+
+def _validate_values(d: dict, source) -> None:
+    """Values, not only keys: the config is a valid TrainConfig whose run id is the file's; errors are percentages
+    (or null: a diverged run); curves hold finite numbers or null, one per epoch."""
+    from .train import TrainConfig, run_id
+
+    try:
+        cfg = TrainConfig.from_dict(d["config"])
+    except (ValueError, TypeError) as e:
+        raise ResultsError(f"{source}: invalid config: {e}") from None
+    if d["run_id"] != run_id(cfg):
+        raise ResultsError(f"{source}: run_id {d['run_id']!r} is not the id of its config ({run_id(cfg)!r})")
+    for k in SUMMARY_KEYS:
+        v = d["summary"][k]
+        if v is not None and not _number(v, 0, 100):
+            raise ResultsError(f"{source}: summary {k} must be an error in % in [0, 100] or null, got {v!r}")
+    for k in ("final_nll", "final_ece"):
+        v = d["summary"].get(k)
+        if v is not None and not _number(v, 0):
+            raise ResultsError(f"{source}: summary {k} must be a number >= 0 or null, got {v!r}")
+    if d["curves"]["epoch"] != list(range(1, len(d["curves"]["epoch"]) + 1)):
+        raise ResultsError(f"{source}: curves epoch must be 1, 2, ..., {d['config']['epochs']}")
+    for k, values in d["curves"].items():
+        bad = next((v for v in values if v is not None and not _number(v)), None) if isinstance(values, list) else values
+        if bad is not None:
+            raise ResultsError(f"{source}: curves {k} must hold numbers (or null), got {bad!r}")
+    if d["wall_s"] is not None and not _number(d["wall_s"], 0):
+        raise ResultsError(f"{source}: wall_s must be a number of seconds >= 0, got {d['wall_s']!r}")
 
 
 def read_result(path) -> dict:
@@ -172,6 +211,8 @@ def read_result(path) -> dict:
         d = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ResultsError(f"{path}: unreadable results file ({e.__class__.__name__}: {e})") from None
+    except RecursionError:  # e.g. [[[[...]]]] nested deeper than Python's recursion limit
+        raise ResultsError(f"{path}: unreadable results file (nested too deeply to parse)") from None
     return validate_result(d, str(path))
 
 

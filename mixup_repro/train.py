@@ -43,6 +43,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import statistics
 import time
@@ -81,6 +82,7 @@ SMOOTHING_METHODS = ("label_smoothing", "mixup_ls", "mix_inputs_ls")
 # fields that say where or how loudly a run happens, not what it computes: left out of the run id
 RUNTIME_FIELDS = ("device", "data_dir", "checkpoint_every", "channels_last", "compile")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+MAX_SEED = 2**32 - 1  # the random streams are seeded with seed * 1000 + ..., which must fit in 64 bits
 
 
 @dataclass(frozen=True)
@@ -162,24 +164,29 @@ class TrainConfig:
         put("weight_decay", check_real("weight_decay", self.weight_decay, low=0.0))
         put("batch_size", check_int("batch_size", self.batch_size, low=1))
         put("epochs", check_int("epochs", self.epochs, low=1))
-        if self.milestones is not None:
+        if self.milestones is not None:  # a decay after the last epoch would never happen
             put("milestones", tuple(check_int("milestones", m, low=1) for m in self.milestones))
+            late = [m for m in self.milestones if m >= self.epochs]
+            if late:
+                raise ValueError(f"milestones must be epochs before the last one (< epochs = {self.epochs}), got "
+                                 f"{', '.join(map(str, late))}: the learning rate would never decay there")
         put("lr_decay", check_real("lr_decay", self.lr_decay, low=0.0, low_open=True, high=1.0))
         if self.subset is not None:
             put("subset", check_int("subset", self.subset, low=1))
         if self.test_subset is not None:
             put("test_subset", check_int("test_subset", self.test_subset, low=1))
         put("label_noise", check_prob(self.label_noise, "label_noise"))
-        put("val_fraction", check_real("val_fraction", self.val_fraction, low=0.0, high=1.0, high_open=True))
+        # more than half held out would train on less data than it evaluates on (0.999: on one sample)
+        put("val_fraction", check_real("val_fraction", self.val_fraction, low=0.0, high=0.5))
         put("fgsm_eps", tuple(check_real("fgsm_eps", e, low=0.0, high=1.0) for e in self.fgsm_eps))
         if self.fgsm_eps and self.dataset not in IMAGE_DATASETS:
             raise ValueError(f"fgsm_eps needs an image dataset; {self.dataset!r} is not one")
-        put("seed", check_int("seed", self.seed, low=0))
+        put("seed", check_int("seed", self.seed, low=0, high=MAX_SEED))
         check_choice("precision", self.precision, ("auto", "fp32", "bf16"))
         if self.channels_last is not None and not isinstance(self.channels_last, bool):
             raise TypeError(f"channels_last must be True, False or None (auto), got {self.channels_last!r}")
-        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        if not isinstance(self.device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (N = 0, 1, ...), got {self.device!r}")
         put("checkpoint_every", check_int("checkpoint_every", self.checkpoint_every, low=0))
         check_choice("compile", self.compile, COMPILE_MODES)
 
@@ -251,6 +258,10 @@ def _resolve_device(name: str, dist_=None) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise ValueError(f"device {name!r} requested but this machine has {n} CUDA device(s) "
+                         f"({', '.join(f'cuda:{i}' for i in range(n))}); use --device cuda or one of those")
     world = dist_.world if dist_ is not None else 1
     if device.type == "cuda" and device.index is not None and world > 1:
         raise ValueError(f"device {name!r} names one GPU, but torchrun started {world} processes; use --device "
@@ -413,7 +424,7 @@ class _Partners:
         y = ds.y_train
         self.knn = None
         if cfg.pairing == "knn":
-            k = min(cfg.knn_k, ds.num_train - 1)
+            k = _check_knn_k(cfg, y, ds.num_classes)
             if cfg.same_class:  # neighbours within each class, mapped back to training-set indices
                 rows = []
                 for c in range(ds.num_classes):
@@ -441,6 +452,19 @@ class _Partners:
         u = torch.rand(idx.shape[0], generator=generator, device=idx.device)
         pos = (u * self.counts[y]).long().clamp_max(self.counts[y] - 1)
         return self.order[self.starts[y] + pos]
+
+
+def _check_knn_k(cfg: TrainConfig, y: torch.Tensor, num_classes: int) -> int:
+    """``cfg.knn_k`` after checking the training set has that many other samples to be neighbours (of the same
+    class with ``same_class``): a silently smaller k would differ from the ``knn_k`` the results file records."""
+    if cfg.same_class:
+        room, where = int(torch.bincount(y, minlength=num_classes).min()) - 1, "in its smallest class"
+    else:
+        room, where = y.shape[0] - 1, "in all"
+    if cfg.knn_k > room:
+        raise ValueError(f"knn_k = {cfg.knn_k} nearest neighbours asked for, but the training set has only {room} "
+                         f"other sample(s) {where}; use --knn-k {max(room, 1)} or less (or a larger --subset)")
+    return cfg.knn_k
 
 
 def _generators(seed: int, device: torch.device, rank: int = 0) -> dict:

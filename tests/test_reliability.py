@@ -348,3 +348,95 @@ def test_a_checkpoint_with_an_edited_run_id_does_not_resume_another_config(tmp_p
     save_checkpoint(ckpt, st)
     with pytest.raises(CheckpointError, match=r"its optimizer state holds \d+ parameters in 2 group\(s\)"):
         fit(b, tmp_path / "b", quiet=True)
+
+
+# ---------------------------------------------------------------------------------------------- issue 16: tracebacks
+@pytest.mark.parametrize("argv, needle, code", [
+    (["--device", "cuda:-1"], "--device: device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (N = 0, 1, ...), got "
+                              "'cuda:-1'", 2),
+    (["--device", "gpu:0"], "--device: device must be", 2),
+    (["--seed", str(2**70)], f"--seed: seed must be <= 4294967295, got {2**70}", 2),
+    (["--milestones", "10", "--epochs", "2"], "--milestones: milestones must be epochs before the last one (< epochs "
+                                              "= 2), got 10", 2),
+    (["--val-fraction", "0.999"], "--val-fraction: val_fraction must be in [0, 0.5], got 0.999", 2),
+    (["--pairing", "knn", "--knn-k", "5000"], "knn_k = 5000 nearest neighbours asked for, but the training set has "
+                                              "only 999 other sample(s) in all; use --knn-k 999 or less", 1),
+    (["--pairing", "knn", "--same-class", "--knn-k", "500"], "has only 499 other sample(s) in its smallest class", 1),
+])
+def test_bad_values_that_used_to_crash_or_pass_are_one_line_errors(tmp_path, argv, needle, code):
+    out = tmp_path / "never"
+    r = subprocess.run([sys.executable, "-m", "mixup_repro", "train", *SMALL, "--epochs", "3", *argv,
+                        "--out", str(out)], env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == code and len(lines) == 1 and needle in lines[0], r.stderr
+    assert r.stdout == "" and not out.exists()  # nothing written, no empty folder left
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU: a missing GPU index on a machine with GPUs")
+def test_a_gpu_index_the_machine_lacks_is_a_clear_error(tmp_path):
+    n = torch.cuda.device_count()
+    with pytest.raises(ValueError, match=rf"device 'cuda:{n}' requested but this machine has {n} CUDA device"):
+        fit(TrainConfig(dataset="two-moons", model="mlp", epochs=1, device=f"cuda:{n}"), tmp_path, quiet=True)
+
+
+def test_mixing_functions_name_a_bad_generator_size_or_y_b():
+    from mixup_repro.mixing import Mixup, mix, mix_k, mixup_criterion, sample_lambda
+
+    x, y = torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)
+    for bad in (0, "g"):
+        with pytest.raises(TypeError, match=r"generator must be a torch.Generator or None, got (int|str)"):
+            sample_lambda(1.0, (), bad)
+        with pytest.raises(TypeError, match=r"generator must be a torch.Generator"):
+            mix(x, y, num_classes=2, generator=bad)
+        with pytest.raises(TypeError, match=r"generator must be a torch.Generator"):
+            mix_k(x, y, num_classes=2, generator=bad)
+        with pytest.raises(TypeError, match=r"generator must be a torch.Generator"):
+            Mixup(num_classes=2, generator=bad)
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=r"size \(1000000000000,\) asks for 1,000,000,000,000 draws .* draw in chunks"):
+        sample_lambda(1.0, (10**12,))
+    assert time.perf_counter() - t0 < 1
+    ce = torch.nn.CrossEntropyLoss()
+    with pytest.raises(ValueError, match=r"y_b must hold one target per sample of pred \(batch 4\), got shape \(5,\)"):
+        mixup_criterion(ce, torch.zeros(4, 3), y, torch.zeros(5, dtype=torch.long), 0.5)
+    with pytest.raises(ValueError, match=r"y_a must hold one target per sample"):
+        mixup_criterion(ce, torch.zeros(4, 3), torch.zeros(3, dtype=torch.long), y, 0.5)
+    assert mixup_criterion(ce, torch.zeros(4, 3), y, y, 0.5).item() == pytest.approx(ce(torch.zeros(4, 3), y).item())
+
+
+# ---------------------------------------------------------------------------------------------- issue 16: silent
+def test_load_results_checks_values_not_only_keys(tmp_path):
+    cfg = TrainConfig(dataset="two-moons", model="mlp", optimizer="adam", lr=0.01, epochs=2, device="cpu")
+    res = fit(cfg, tmp_path / "good", quiet=True)
+    good = json.loads(res.path.read_text())
+    bad = tmp_path / "bad"
+    cases = {
+        "final_error_text": lambda d: d["summary"].update(final_error="oops"),
+        "final_error_nan": lambda d: d["summary"].update(final_error=float("nan")),
+        "negative_error": lambda d: d["summary"].update(best_error=-3.0),
+        "negative_alpha": lambda d: d["config"].update(alpha=-1.0),
+        "unknown_method": lambda d: d["config"].update(method="cutout9"),
+        "dict_seed": lambda d: d["config"].update(seed={"a": 1}),
+        "nan_curve": lambda d: d["curves"]["test_loss"].__setitem__(0, float("nan")),
+        "text_curve": lambda d: d["curves"]["test_error"].__setitem__(1, "x"),
+        "edited_run_id": lambda d: d.update(run_id=d["run_id"][:-1] + "x"),
+        "unknown_field": lambda d: d["config"].update(colour="blue"),
+    }
+    for name, edit in cases.items():
+        d = json.loads(json.dumps(good))
+        edit(d)
+        (bad / f"{name}.json").parent.mkdir(exist_ok=True)
+        (bad / f"{name}.json").write_text(json.dumps(d))  # json.dumps writes NaN as the literal NaN
+    (bad / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
+    shutil.copy(res.path, bad / res.path.name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = load_results(bad)
+    msgs = [str(w.message) for w in caught]
+    assert len(df) == 1 and df.loc[0, "run_id"] == res.run_id  # only the good copy
+    for name in [*cases, "deep"]:
+        assert any(f"{name}.json" in m for m in msgs), (name, msgs)
+    assert any("deep.json: unreadable results file (nested too deeply" in m for m in msgs)
+    assert any("final_error_text.json: summary final_error must be an error in % in [0, 100] or null, got 'oops'" in m
+               for m in msgs)
+    assert any("negative_alpha.json: invalid config: alpha must be in [0, inf), got -1.0" in m for m in msgs)
