@@ -150,6 +150,14 @@ def _check_path(name: str, v) -> str:
     return str(v)
 
 
+def _check_folder(name: str, v) -> str:
+    """A folder that must exist (one the chapter only reads): a missing one would render an empty page."""
+    v = _check_path(name, v)
+    if not Path(v).is_dir():
+        raise ValueError(f"{name} {v!r} is not a folder (looked for {Path(v).absolute()}); the chapter reads it")
+    return v
+
+
 def _check_positive_int(name: str, v) -> int:
     return check_int(name, v, low=1)
 
@@ -174,8 +182,8 @@ _PARAM_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "image_optimizer": lambda n, v: check_choice(n, v, ("sgd", "adam")),
     "image_lr": lambda n, v: check_real(n, v, low=0.0, low_open=True),
     "image_augment": check_bool,
-    "speed_dir": _check_path,
-    "precision_dir": _optional(_check_path),
+    "speed_dir": _check_folder,
+    "precision_dir": _optional(_check_path),  # may not exist yet: the chapter says so
 }
 
 
@@ -188,8 +196,8 @@ def check_params(**params) -> dict[str, Any]:
     (> 0), ``n_samples`` (>= 100), ``resolution`` (>= 10), ``results_dir`` (a path, or None to keep no
     results files), ``image_dataset`` (fashion-mnist, cifar10, cifar100, or None to skip),
     ``image_model`` (a model name of :func:`mixup_repro.models.build_model`), ``image_width`` (>= 1),
-    ``image_optimizer`` (sgd or adam), ``image_augment`` (true or false), ``speed_dir`` (a folder of speed
-    records), ``precision_dir`` (a folder of bf16/fp32 runs, or None).
+    ``image_optimizer`` (sgd or adam), ``image_augment`` (true or false), ``speed_dir`` (an existing folder of
+    speed records), ``precision_dir`` (a folder of bf16/fp32 runs, or None; it may not exist yet).
 
     Raises
     ------
@@ -369,8 +377,32 @@ def _resolve_plan(root: Path, profile: str, only: str | None, params: Mapping[st
     for stem in order:
         user = {k: v for k, v in params.items() if k in infos[stem]}
         merged = {**table.get(stem, {}), **user}
+        if _writes_results(merged, infos[stem]) and user and "results_dir" not in user:
+            merged["results_dir"] = scratch_dir(profile, stem)  # overridden runs stay out of the committed results
         plan.append((stem, notebooks_dir / f"{stem}.ipynb", merged, user, infos[stem]))
     return plan
+
+
+SCRATCH_DIR = "results/tmp/book"
+"""Where a chapter run with overridden parameters (``-p``) keeps its results files (ignored by git), unless
+``-p results_dir ...`` says otherwise: the profile's ``results_dir`` holds the committed results of the profile's
+parameters only."""
+
+
+def scratch_dir(profile: str, stem: str) -> str:
+    """The results folder of a chapter run with overridden parameters (relative to the book root)."""
+    return f"{SCRATCH_DIR}/{profile}/{stem}"
+
+
+def _writes_results(merged: Mapping[str, Any], info: Mapping[str, Any]) -> bool:
+    """Whether the chapter writes results files into its ``results_dir``: chapters that train (2, 3) always,
+    the table chapters only with ``run_missing`` true."""
+    if "results_dir" not in info or merged.get("results_dir", "") is None:
+        return False
+    if "run_missing" in info:
+        run_missing = merged.get("run_missing", parse_param_value(str(info["run_missing"].get("default"))))
+        return run_missing is True
+    return "epochs" in info  # a chapter that trains (not the introduction, which only reads)
 
 
 def _params_note(stem: str, profile: str, values: dict[str, str], overrides: Mapping[str, Any]) -> str:
@@ -382,6 +414,13 @@ def _params_note(stem: str, profile: str, values: dict[str, str], overrides: Map
         lines[-1] += (f"; change any value with `-p NAME VALUE`, e.g. "
                       f"`{rerun_command(stem, profile, {**overrides, example_name: _example_value(example_name)})}`")
     lines[-1] += ". `make book` rebuilds the whole book."
+    if overrides:  # a page of other parameters than the profile's: say so, and where its runs went
+        changed = ", ".join(f"`{k}`" for k in overrides)
+        where = str(values.get("results_dir", "")).strip("'\"")
+        kept = (f"; its runs are kept in `{where}`, not with the profile's results"
+                if "results_dir" not in overrides and where.startswith(SCRATCH_DIR) else "")
+        lines += ["", f"**These parameters differ from the profile `{profile}`** ({changed} given with `-p`): this "
+                      f"page is not the one `make book` renders{kept}."]
     return "\n".join(lines)
 
 

@@ -606,11 +606,18 @@ def check_params(**params) -> dict:
     default / all), ``seeds`` (None or a list of distinct integers >= 0), ``rows`` (None, or row labels, keys
     or key values, or a name of :data:`ROW_PRESETS` such as ``"core"``), ``results_dir`` and
     ``paper_results_dir`` (a path, or None), ``run_missing`` (true or false), ``max_live_runs`` (None or an
-    integer >= 0). Raises ``ValueError`` naming the parameter.
+    integer >= 0). Raises ``ValueError`` naming the parameter; also when ``results_dir`` names a folder that does
+    not exist while ``run_missing`` is false (nothing would fill the tables: a typo, or runs not computed yet).
     """
     from .book import validate_params
 
-    return validate_params(_PARAM_CHECKS, params)
+    out = validate_params(_PARAM_CHECKS, params)
+    folder = out.get("results_dir")
+    if out.get("run_missing") is False and folder is not None and not Path(folder).is_dir():
+        raise ValueError(f"results_dir {folder!r} is not a folder (looked for {Path(folder).absolute()}), and "
+                         "run_missing is false: every table would be empty; give a folder of results files (e.g. "
+                         "results/cpu), or run_missing true to compute the runs into it")
+    return out
 
 
 _TEMP_DIRS: list[str] = []
