@@ -777,11 +777,16 @@ def _check_resources(cfg: TrainConfig, device: torch.device, out, save_model: bo
                          + ("; use a smaller --width" if wide else ""))
     if out is None:
         return
-    checkpoint = params * (1 + copies) + buffers + 8 * 60_000 + 2**20  # + the epoch's order, curves, random states
+    from .data import IMAGE_DATASETS as images
+
+    most = 60_000 if cfg.dataset in images or cfg.dataset == "random-cifar" else 10_000  # training samples, at most
+    if cfg.subset is not None:
+        most = min(most, cfg.subset * 100)
+    checkpoint = params * (1 + copies) + buffers + 8 * most + 2**18  # + the epoch's order, curves, random states
     need = checkpoint + (params + buffers if save_model else 0) + 2**20  # + the results file
     limit = file_size_limit()
     if limit is not None and checkpoint > limit:
-        raise OSError(f"--out folder {out}: a checkpoint of this run takes about {format_bytes(checkpoint)}, more "
+        raise OSError(f"--out folder {out}: a checkpoint of this run takes up to about {format_bytes(checkpoint)}, more "
                       f"than the file-size limit of this process (ulimit -f: {format_bytes(limit)}); raise the "
                       "limit or use another machine")
     try:
