@@ -394,13 +394,32 @@ def scratch_dir(profile: str, stem: str) -> str:
     return f"{SCRATCH_DIR}/{profile}/{stem}"
 
 
+def _template_default(info: Mapping[str, Any], name: str) -> Any:
+    """The value of a template parameter's default (papermill gives its Python source text)."""
+    import ast
+
+    try:
+        return ast.literal_eval(str(info[name].get("default")))
+    except (ValueError, SyntaxError):
+        return None
+
+
+def _read_folder(merged: Mapping[str, Any], info: Mapping[str, Any]) -> str | None:
+    """The chapter's ``results_dir`` when the chapter only reads it (the introduction; a table chapter with
+    ``run_missing`` false), else None."""
+    if "results_dir" not in info or _writes_results(merged, info):
+        return None
+    folder = merged.get("results_dir", _template_default(info, "results_dir"))
+    return None if folder is None else str(folder)
+
+
 def _writes_results(merged: Mapping[str, Any], info: Mapping[str, Any]) -> bool:
     """Whether the chapter writes results files into its ``results_dir``: chapters that train (2, 3) always,
     the table chapters only with ``run_missing`` true."""
     if "results_dir" not in info or merged.get("results_dir", "") is None:
         return False
     if "run_missing" in info:
-        run_missing = merged.get("run_missing", parse_param_value(str(info["run_missing"].get("default"))))
+        run_missing = merged.get("run_missing", _template_default(info, "run_missing"))
         return run_missing is True
     return "epochs" in info  # a chapter that trains (not the introduction, which only reads)
 
@@ -676,6 +695,11 @@ def build_book(profile: str = "cpu", only: str | None = None, params: Mapping[st
     executed: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="mixup_repro_book_") as staging:
         for stem, template, merged, user, info in plan:
+            folder = _read_folder(merged, info)  # checked now: the chapters before may have created it
+            if folder is not None and not (root / folder).is_dir():
+                raise ChapterError(stem, "ValueError", f"results_dir {folder!r} is not a folder (looked for "
+                                   f"{root / folder}); this chapter only reads it, so its page would be empty: give "
+                                   "a folder of results files, e.g. results/cpu")
             say(f"[book] executing {stem} (profile {profile})")
             t = time.perf_counter()
             executed[stem] = execute_chapter(template, Path(staging) / f"{stem}.ipynb", merged, profile=profile,

@@ -184,7 +184,8 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert err.strip() == (f"mixup-repro book: error: chapter {CH2} failed: ValueError: "
                            "alpha must be in [0, inf), got -1.0")
     assert list(tmp_path.iterdir()) == []
-    # 0: success
+    # 0: success (an empty results folder: the summary says there is nothing yet)
+    (tmp_path / "none").mkdir()
     assert _cli(["book", "--only", "01_introduction", "-p", "results_dir", str(tmp_path / "none"), *out]) == 0
     assert (tmp_path / "01_introduction.ipynb").is_file()
     nb = nbformat.read(tmp_path / "01_introduction.ipynb", as_version=4)
@@ -278,6 +279,13 @@ def test_parameters_naming_a_missing_folder_that_a_chapter_only_reads_fail(tmp_p
     err = capsys.readouterr().err.strip()
     assert err.startswith("mixup-repro book: error: chapter 04_headline failed: ValueError: results_dir") and \
         str(typo) in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    # the introduction only reads its results_dir: a missing one fails before its kernel starts
+    assert _cli(["book", "--only", "01_introduction", "-p", "results_dir", str(typo), *out]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"mixup-repro book: error: chapter 01_introduction failed: ValueError: results_dir '{typo}' is not "
+                   f"a folder (looked for {typo}); this chapter only reads it, so its page would be empty: give a "
+                   "folder of results files, e.g. results/cpu")
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
