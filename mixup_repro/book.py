@@ -150,14 +150,6 @@ def _check_path(name: str, v) -> str:
     return str(v)
 
 
-def _check_folder(name: str, v) -> str:
-    """A folder that must exist (one the chapter only reads): a missing one would render an empty page."""
-    v = _check_path(name, v)
-    if not Path(v).is_dir():
-        raise ValueError(f"{name} {v!r} is not a folder (looked for {Path(v).absolute()}); the chapter reads it")
-    return v
-
-
 def _check_positive_int(name: str, v) -> int:
     return check_int(name, v, low=1)
 
@@ -182,8 +174,8 @@ _PARAM_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "image_optimizer": lambda n, v: check_choice(n, v, ("sgd", "adam")),
     "image_lr": lambda n, v: check_real(n, v, low=0.0, low_open=True),
     "image_augment": check_bool,
-    "speed_dir": _check_folder,
-    "precision_dir": _optional(_check_path),  # may not exist yet: the chapter says so
+    "speed_dir": _check_path,
+    "precision_dir": _optional(_check_path),
 }
 
 
@@ -196,8 +188,8 @@ def check_params(**params) -> dict[str, Any]:
     (> 0), ``n_samples`` (>= 100), ``resolution`` (>= 10), ``results_dir`` (a path, or None to keep no
     results files), ``image_dataset`` (fashion-mnist, cifar10, cifar100, or None to skip),
     ``image_model`` (a model name of :func:`mixup_repro.models.build_model`), ``image_width`` (>= 1),
-    ``image_optimizer`` (sgd or adam), ``image_augment`` (true or false), ``speed_dir`` (an existing folder of
-    speed records), ``precision_dir`` (a folder of bf16/fp32 runs, or None; it may not exist yet).
+    ``image_optimizer`` (sgd or adam), ``image_augment`` (true or false), ``speed_dir`` (a folder of speed
+    records), ``precision_dir`` (a folder of bf16/fp32 runs, or None).
 
     Raises
     ------
@@ -404,13 +396,18 @@ def _template_default(info: Mapping[str, Any], name: str) -> Any:
         return None
 
 
-def _read_folder(merged: Mapping[str, Any], info: Mapping[str, Any]) -> str | None:
-    """The chapter's ``results_dir`` when the chapter only reads it (the introduction; a table chapter with
-    ``run_missing`` false), else None."""
-    if "results_dir" not in info or _writes_results(merged, info):
-        return None
-    folder = merged.get("results_dir", _template_default(info, "results_dir"))
-    return None if folder is None else str(folder)
+_READ_FOLDER_EXAMPLES = {"results_dir": "a folder of results files, e.g. results/cpu",
+                         "speed_dir": "a folder of speed records, e.g. benchmarks/results"}
+
+
+def _read_folders(merged: Mapping[str, Any], info: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(name, folder)`` of the folders that the chapter only reads and that must therefore exist: its
+    ``results_dir`` (the introduction; a table chapter with ``run_missing`` false) and ``speed_dir``."""
+    names = [n for n in ("results_dir", "speed_dir") if n in info]
+    if "results_dir" in names and _writes_results(merged, info):
+        names.remove("results_dir")
+    folders = [(n, merged.get(n, _template_default(info, n))) for n in names]
+    return [(n, str(f)) for n, f in folders if f is not None]
 
 
 def _writes_results(merged: Mapping[str, Any], info: Mapping[str, Any]) -> bool:
@@ -695,11 +692,11 @@ def build_book(profile: str = "cpu", only: str | None = None, params: Mapping[st
     executed: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="mixup_repro_book_") as staging:
         for stem, template, merged, user, info in plan:
-            folder = _read_folder(merged, info)  # checked now: the chapters before may have created it
-            if folder is not None and not (root / folder).is_dir():
-                raise ChapterError(stem, "ValueError", f"results_dir {folder!r} is not a folder (looked for "
-                                   f"{root / folder}); this chapter only reads it, so its page would be empty: give "
-                                   "a folder of results files, e.g. results/cpu")
+            for name, folder in _read_folders(merged, info):  # checked now: the chapters before may create them
+                if not (root / folder).is_dir():
+                    raise ChapterError(stem, "ValueError", f"{name} {folder!r} is not a folder (looked for "
+                                       f"{root / folder}); this chapter only reads it, so its page would be empty: "
+                                       f"give {_READ_FOLDER_EXAMPLES[name]}")
             say(f"[book] executing {stem} (profile {profile})")
             t = time.perf_counter()
             executed[stem] = execute_chapter(template, Path(staging) / f"{stem}.ipynb", merged, profile=profile,
