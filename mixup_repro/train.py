@@ -657,6 +657,13 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
     ------
     Interrupted
         On SIGTERM / SIGINT: the current step finishes, a checkpoint is written, no results file.
+    ValueError, OSError
+        Before training: the model's weights, gradients and optimizer state exceed the device's free memory;
+        ``out`` lacks room for the checkpoint, or a file-size limit is below its size (the message says how much
+        is needed). A failed run removes the ``out`` folders it created while they are empty.
+    CheckpointError
+        The checkpoint to resume from was written for another config, or its content does not fit this run's
+        model or optimizer (use ``resume=False``).
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -720,7 +727,8 @@ def _remove_empty(folder: Path, top: Path) -> None:
 
 
 def _model_size(cfg: TrainConfig) -> tuple[int, int]:
-    """(parameter bytes, buffer bytes) of the run's model, built on the meta device (no memory, no time).
+    """(parameter bytes, buffer bytes) of the run's model, built on the meta device (no memory; for
+    wrn28_10 / densenet_bc_190 the first call takes a few seconds, spent in torch's meta decompositions).
 
     An upper bound over the data sets of its kind (3 input channels and 100 classes for images; 3072 input
     features for ``mlp`` on images; 64 features and 10 classes for tabular and 2-D point data): the exact
