@@ -949,6 +949,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
     start_epoch, start_step, order = 0, 0, None
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     wall_before, started = 0.0, datetime.now(timezone.utc).isoformat(timespec="seconds")
+    commits = [git_commit()]  # the code this process loaded (a results file names it, not a later HEAD)
 
     if ckpt_path is not None and ckpt_path.exists():
         st = load_checkpoint(ckpt_path, map_location=device)
@@ -978,6 +979,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
         order = st["order"].to(device) if st["step"] > 0 else None
         loss_sum = st["loss_sum"].to(device)
         wall_before, started = st["wall_s"], st["started"]
+        commits = list(dict.fromkeys(st.get("git_commits", []) + commits))  # earlier sittings' code first
 
     def checkpoint(epoch, step, order, loss_sum, t0):
         """Write a checkpoint (rank 0); under torchrun every rank must call it (it gathers random states)."""
@@ -996,7 +998,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             "generators": rank_gens,  # per rank: its streams and its default CPU / CUDA generator states
             "order": order.cpu() if order is not None else torch.zeros(0, dtype=torch.long),
             "loss_sum": loss_sum.cpu(), "curves": curves, "wall_s": wall_before + time.perf_counter() - t0,
-            "started": started, "device_type": device.type, "precision": _precision(cfg, device),
+            "started": started, "git_commits": commits, "device_type": device.type, "precision": _precision(cfg, device),
             "world_size": dist_.world, "train_times": train_times,
             "eval_times": eval_times, "epoch_ends": epoch_ends,
         }
@@ -1099,6 +1101,9 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             model.eval()
             return RunResult(cfg, rid, {}, {}, model if keep_model else None, None, {})
         record = _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t0, dist_.world)
+        record["git_commit"] = commits[-1]  # the code of this sitting, read when it started
+        if len(commits) > 1:
+            record["git_commits_earlier_sittings"] = commits[:-1]
         record["timing"] = _timing(cfg, train_times, eval_times, epoch_ends)
         record["tf32_training"] = tf32_training  # may cuDNN use TF32 in training steps (None: not a CUDA run)
         if stop.received:  # stopped while finishing: the final checkpoint holds the training; no results
