@@ -268,8 +268,8 @@ def energy_distance(x, y) -> float:
 class GANConfig:
     """One GAN run. The defaults are the authors' code (``gan/example_gan.py``) with mixup α = 0.2.
 
-    ``alpha = 0`` is ERM-GAN (the plain GAN); ``alpha > 0`` is mixup-GAN. ``snapshot_iters`` (default: the
-    paper's 10, 100, 1000, 10000, 20000 that do not exceed ``iterations``, plus ``iterations``) are where
+    ``alpha = 0`` is ERM-GAN (the plain GAN); ``alpha > 0`` is mixup-GAN. ``snapshot_iters`` (default
+    :func:`scaled_snapshot_iters`: the paper's 10, 100, 1000, 10000, 20000 for 20,000 iterations) are where
     ``n_snapshot`` generated points are stored; the metrics are computed on ``n_eval`` points every
     ``eval_every`` iterations (and at 0, the snapshots and the end) against ``n_eval`` real points.
     """
@@ -316,7 +316,7 @@ class GANConfig:
         set_("min_share", check_real("min_share", self.min_share, low=0.0, high=1.0))
         snaps = self.snapshot_iters
         if snaps is None:
-            snaps = [i for i in (10, 100, 1000, 10000, 20000) if i < self.iterations] + [self.iterations]
+            snaps = scaled_snapshot_iters(self.iterations)
         if isinstance(snaps, (str, bytes)) or not isinstance(snaps, Iterable):
             raise TypeError(f"snapshot_iters must be a sequence of iterations, got {snaps!r}")
         snaps = tuple(sorted({check_int("snapshot_iters", s, low=0, high=self.iterations) for s in snaps}))
@@ -568,8 +568,8 @@ def gan_runs(base: GANConfig | Mapping[str, Any], *, problems: Sequence[str] = G
         raise ValueError("problems, alphas and seeds must each hold at least one value")
     runs = []
     for p in problems:
-        for a in alphas:
-            for s in seeds:
+        for s in seeds:  # seed by seed: an interrupted sweep leaves complete ERM/mixup pairs
+            for a in alphas:
                 cfg = GANConfig.from_dict({**base, "problem": p, "alpha": a, "seed": s})
                 runs.append(train_gan(cfg, out=out, quiet=quiet))
     return runs

@@ -191,7 +191,8 @@ def test_config_defaults_are_the_official_code_and_bad_values_name_the_argument(
     assert (c.hidden, c.layers, c.latent_dim, c.batch_size, c.iterations, c.d_steps) == (512, 3, 2, 128, 20000, 5)
     assert (c.lr_d, c.beta1, c.beta2, c.std, c.alpha) == (1e-3, 0.9, 0.999, 0.01, 0.2)
     assert c.snapshot_iters == (10, 100, 1000, 10000, 20000)
-    assert GANConfig(iterations=500).snapshot_iters == (10, 100, 500)
+    assert GANConfig(iterations=500).snapshot_iters == (10, 100, 250, 500)
+    assert gan.scaled_snapshot_iters(4000) == (10, 100, 1000, 2000, 4000)
     for kw, name in [({"alpha": -1}, "alpha"), ({"problem": "moons"}, "problem"), ({"hidden": 0}, "hidden"),
                      ({"lr_d": 0.0}, "lr_d"), ({"generator_loss": "x"}, "generator_loss"),
                      ({"snapshot_iters": (5, 50), "iterations": 10}, "snapshot_iters"), ({"std": -0.1}, "std"),
