@@ -439,6 +439,19 @@ def _eval_iters(cfg: GANConfig) -> list[int]:
     return sorted(its)
 
 
+_LOADED_COMMIT: list = []
+
+
+def _loaded_commit() -> str | None:
+    """The source commit when this process first trained a GAN (the code it runs), read once and kept, so
+    edits or commits made while a sweep runs are not attributed to its later runs."""
+    from .results import git_commit
+
+    if not _LOADED_COMMIT:
+        _LOADED_COMMIT.append(git_commit())
+    return _LOADED_COMMIT[0]
+
+
 def train_gan(config: GANConfig, *, out=None, force: bool = False, quiet: bool = True) -> dict:
     """Train one GAN run (ERM-GAN for ``alpha = 0``, mixup-GAN otherwise) and return its results object.
 
@@ -452,7 +465,7 @@ def train_gan(config: GANConfig, *, out=None, force: bool = False, quiet: bool =
     With ``out``, the results file ``<out>/<run id>.json`` is written (atomically) and an existing valid one
     is returned instead of training, unless ``force``.
     """
-    from .results import check_writable, device_name, git_commit, versions
+    from .results import check_writable, device_name, versions
 
     if not isinstance(config, GANConfig):
         raise TypeError(f"config must be a GANConfig, got {type(config).__name__}")
@@ -464,6 +477,7 @@ def train_gan(config: GANConfig, *, out=None, force: bool = False, quiet: bool =
         path = check_writable(out) / f"{rid}.json"
         if path.is_file() and not force:
             return read_gan_result(path)
+    commit = _loaded_commit()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0, c0 = time.perf_counter(), time.process_time()
 
@@ -546,7 +560,7 @@ def train_gan(config: GANConfig, *, out=None, force: bool = False, quiet: bool =
         "schema": GAN_SCHEMA, "run_id": rid, "config": cfg.to_dict(), "curves": curves, "metrics": metrics,
         "snapshots": snapshots, "real_snapshot": real_eval[: cfg.n_snapshot].double().round(decimals=3).tolist(),
         "summary": summary, "device": device_name("cpu"), "threads": torch.get_num_threads(),
-        "versions": versions(), "git_commit": git_commit(), "host": os.uname().nodename, "started": started,
+        "versions": versions(), "git_commit": commit, "host": os.uname().nodename, "started": started,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
     }
@@ -621,7 +635,7 @@ def paired_comparison(runs: Iterable[Mapping], *, statistic: str = "late", confi
         c = r["config"]
         by.setdefault((c["problem"], "erm" if c["alpha"] == 0 else "mixup", c["alpha"]), {})[c["seed"]] = r["summary"]
     rows = []
-    for (problem, variant, alpha), mix in sorted(by.items()):
+    for (problem, variant, alpha), mix in sorted(by.items(), key=lambda kv: (GAN_PROBLEMS.index(kv[0][0]), kv[0][2])):
         if variant != "mixup":
             continue
         erm = by.get((problem, "erm", 0.0), {})
@@ -666,7 +680,9 @@ def per_seed_table(runs: Iterable[Mapping]):
                 row[f"{stat} {k}"] = s[f"{stat}_{k}"]
         row.update({"CPU s": r["cpu_s"], "wall s": r["wall_s"]})
         rows.append(row)
-    return pd.DataFrame(rows).sort_values(["problem", "α", "seed"]).reset_index(drop=True)
+    df = pd.DataFrame(rows)
+    order = df["problem"].map(GAN_PROBLEMS.index)
+    return df.assign(_o=order).sort_values(["_o", "α", "seed"]).drop(columns="_o").reset_index(drop=True)
 
 
 def _fmt(v: float) -> str:
@@ -731,8 +747,8 @@ def cpu_time_note(runs: Iterable[Mapping]) -> str:
     commits = sorted({str(r["git_commit"]) for r in runs})
     return (f"**CPU time of this chapter's runs.** The {len(runs)} runs behind this page took "
             f"**{sum(cpu):.0f} CPU seconds ({sum(cpu) / 60:.1f} CPU minutes)** in total, "
-            f"{sum(cpu) / len(cpu):.1f} s per run on average ({parts}); their wall time summed to {sum(wall):.0f} s "
-            f"(the machine was shared with other work). Measured with `time.process_time` inside each run "
+            f"{sum(cpu) / len(cpu):.1f} s per run on average ({parts}); their wall times add up to {sum(wall):.0f} s "
+            f"(wall time also counts what else ran on the machine). Measured with `time.process_time` inside each run "
             f"(training and evaluation, not the start-up), as recorded in each results file, on "
             f"{', '.join(devices)}; code commit(s) {', '.join(f'`{c}`' for c in commits)}.")
 

@@ -285,3 +285,27 @@ def test_cli_trains_and_reports(tmp_path, capsys):
     assert len(list(tmp_path.glob("ring_*.json"))) == 2
     assert main(argv[:-2] + ["--lr-d", "-1", "--out", str(tmp_path)]) == 2
     assert "lr_d" in capsys.readouterr().err
+
+
+def test_chapter_tables_notes_and_figures_from_real_runs():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    base = GANConfig(problem="ring", alpha=0.0, **TINY)
+    runs = gan.gan_runs(base, problems=["grid", "ring"], alphas=(0.0, 0.2), seeds=[0, 1])
+    assert len(runs) == 8
+    table = gan.per_seed_table(runs)
+    assert list(table["problem"]) == ["ring"] * 4 + ["grid"] * 4  # the chapter's order, not alphabetical
+    assert list(table["seed"][:4]) == [0, 1, 0, 1] and list(table["α"][:4]) == [0.0, 0.0, 0.2, 0.2]
+    comp = paired_comparison(runs)
+    assert list(comp["problem"]) == ["ring"] * 3 + ["grid"] * 3 and set(comp["n"]) == {2}
+    text = gan.verdict_markdown(comp)
+    assert text.count("seed pairs") == 2 and "Over all problems and metrics: 6 " in text
+    note = gan.cpu_time_note(runs)
+    assert f"{sum(r['cpu_s'] for r in runs):.0f} CPU seconds" in note and "8 runs" in note
+    assert "| generator iterations | 6 | 20,000" in gan.scale_table(base, GANConfig(), n_seeds=2, alpha=0.2)
+    assert len(gan.plot_gan_samples(runs, seed=1).axes) == 4 * 2  # 4 (problem, variant) rows x 2 snapshots
+    assert len(gan.plot_gan_metrics(runs).axes) == 2 * 3
+    assert len(gan.plot_gan_losses(runs).axes) == 2 * 2
+    with pytest.raises(ValueError, match="seed 7"):
+        gan.plot_gan_samples(runs, seed=7)
