@@ -78,6 +78,7 @@ __all__ = [
     "load_gan_results",
     "mode_centers",
     "mode_coverage",
+    "outcome_table",
     "cpu_time_note",
     "paired_comparison",
     "per_seed_table",
@@ -685,6 +686,33 @@ def per_seed_table(runs: Iterable[Mapping]):
     return df.assign(_o=order).sort_values(["_o", "α", "seed"]).drop(columns="_o").reset_index(drop=True)
 
 
+def outcome_table(runs: Iterable[Mapping]):
+    """How the runs end, per problem and variant: the number of runs, of runs that end collapsed (at most one
+    mode covered at the last evaluation), of runs that end with every mode covered, and the median and the
+    range over runs of the final energy distance. A pandas DataFrame."""
+    import pandas as pd
+
+    rows: dict[tuple, dict] = {}
+    for r in runs:
+        c, s = r["config"], r["summary"]
+        key = (c["problem"], _LABELS["erm" if c["alpha"] == 0 else "mixup"])
+        row = rows.setdefault(key, {"problem": key[0], "variant": key[1], "runs": 0, "collapsed (≤ 1 mode)": 0,
+                                    "all modes covered": 0, "_ed": []})
+        row["runs"] += 1
+        row["collapsed (≤ 1 mode)"] += int(s["final_modes_covered"] <= 1)
+        row["all modes covered"] += int(s["final_modes_covered"] == s["n_modes"])
+        row["_ed"].append(s["final_energy_distance"])
+    out = []
+    for key in sorted(rows, key=lambda k: (GAN_PROBLEMS.index(k[0]), k[1])):
+        row = rows[key]
+        ed = sorted(row.pop("_ed"))
+        n = len(ed)
+        row["median final energy distance"] = ed[n // 2] if n % 2 else 0.5 * (ed[n // 2 - 1] + ed[n // 2])
+        row["min"], row["max"] = ed[0], ed[-1]
+        out.append(row)
+    return pd.DataFrame(out)
+
+
 def _fmt(v: float) -> str:
     return f"{v:+.3f}" if abs(v) < 100 else f"{v:+.0f}"
 
@@ -786,7 +814,8 @@ def plot_gan_samples(runs: Iterable[Mapping], *, seed: int = 0, problems: Sequen
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_aspect("equal")
-            ax.set_title(f"iteration {it:,}", fontsize=8)
+            outside = float(((fake.abs() > lim).any(dim=1)).double().mean())
+            ax.set_title(f"iteration {it:,}" + (f"\n{outside:.0%} outside the frame" if outside >= 0.005 else ""), fontsize=8)
         for ax in row[len(r["snapshots"]["iteration"]):]:
             ax.axis("off")
         label = _LABELS[variant] + (f"\nα = {c['alpha']:g}" if variant == "mixup" else "")
@@ -826,6 +855,8 @@ def plot_gan_metrics(runs: Iterable[Mapping], *, confidence: float = 0.95):
                     continue
                 its = rs[0]["metrics"]["iteration"]
                 mean, lo, hi = _band([r["metrics"][metric] for r in rs], confidence)
+                top = {"modes_covered": rs[0]["summary"]["n_modes"], "hq_share": 1.0}.get(metric, float("inf"))
+                lo, hi = lo.clip(0, top), hi.clip(0, top)  # drawn within the metric's range
                 label = f"{_LABELS[variant]} (n = {len(rs)})"
                 ax.plot(its, mean, color=_COLORS[variant], label=label)
                 ax.fill_between(its, lo, hi, color=_COLORS[variant], alpha=0.2, linewidth=0)
@@ -833,9 +864,14 @@ def plot_gan_metrics(runs: Iterable[Mapping], *, confidence: float = 0.95):
             ax.set_ylabel(name)
             ax.set_title(f"{problem}: {name}", fontsize=10)
             if metric == "modes_covered":
-                ax.set_ylim(-0.5, max(r["summary"]["n_modes"] for r in runs) + 0.5)
+                ax.set_ylim(-0.5, max(r["summary"]["n_modes"] for r in runs if r["config"]["problem"] == problem) + 0.5)
+            elif metric == "hq_share":
+                ax.set_ylim(-0.02, 1.02)
+            else:
+                ax.set_ylim(bottom=0)
             ax.legend(fontsize=7)
-    fig.suptitle(f"Mean over seeds with {confidence:.0%} t confidence bands", fontsize=10)
+    fig.suptitle(f"Mean over seeds with {confidence:.0%} t confidence bands (drawn within each metric's range)",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -855,6 +891,10 @@ def plot_gan_losses(runs: Iterable[Mapping]):
                 if not rs:
                     continue
                 mean, lo, hi = _band([r["curves"][key] for r in rs])
+                if key == "d_loss" or rs[0]["config"]["generator_loss"] == "non_saturating":
+                    lo, hi = lo.clip(0), hi.clip(0)  # drawn within the loss's range
+                else:
+                    lo, hi = lo.clip(max=0), hi.clip(max=0)
                 its = rs[0]["curves"]["iteration"]
                 ax.plot(its, mean, color=_COLORS[variant], label=_LABELS[variant])
                 ax.fill_between(its, lo, hi, color=_COLORS[variant], alpha=0.2, linewidth=0)
@@ -862,6 +902,7 @@ def plot_gan_losses(runs: Iterable[Mapping]):
             ax.set_ylabel(name)
             ax.set_title(f"{problem}: {name}", fontsize=10)
             ax.legend(fontsize=7)
+    fig.suptitle("Mean over seeds with 95% t confidence bands (drawn within each loss's range)", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -309,3 +309,17 @@ def test_chapter_tables_notes_and_figures_from_real_runs():
     assert len(gan.plot_gan_losses(runs).axes) == 2 * 2
     with pytest.raises(ValueError, match="seed 7"):
         gan.plot_gan_samples(runs, seed=7)
+
+
+def test_outcome_table_counts_collapsed_and_complete_runs():
+    def run(problem, alpha, seed, modes, ed):
+        return {"config": {"problem": problem, "alpha": alpha, "seed": seed},
+                "summary": {"final_modes_covered": modes, "n_modes": 8, "final_energy_distance": ed}}
+
+    runs = [run("ring", 0.0, 0, 1, 2.0), run("ring", 0.0, 1, 0, 1.0), run("ring", 0.0, 2, 8, 0.1),
+            run("ring", 0.2, 0, 8, 0.1), run("ring", 0.2, 1, 5, 0.3)]
+    t = gan.outcome_table(runs).set_index("variant")
+    assert t.loc["ERM-GAN", "runs"] == 3 and t.loc["ERM-GAN", "collapsed (≤ 1 mode)"] == 2
+    assert t.loc["ERM-GAN", "all modes covered"] == 1 and t.loc["ERM-GAN", "median final energy distance"] == 1.0
+    assert t.loc["mixup-GAN", "median final energy distance"] == pytest.approx(0.2)
+    assert (t.loc["mixup-GAN", "min"], t.loc["mixup-GAN", "max"]) == (0.1, 0.3)
