@@ -78,6 +78,7 @@ __all__ = [
     "load_gan_results",
     "mode_centers",
     "mode_coverage",
+    "outcome_markdown",
     "outcome_table",
     "cpu_time_note",
     "paired_comparison",
@@ -711,6 +712,36 @@ def outcome_table(runs: Iterable[Mapping]):
         row["min"], row["max"] = ed[0], ed[-1]
         out.append(row)
     return pd.DataFrame(out)
+
+
+def outcome_markdown(runs: Iterable[Mapping], *, far: float = 1.0, precise: float = 0.5) -> str:
+    """The facts the chapter's discussion rests on, in words, from the runs: per problem and variant, how many
+    runs end collapsed (at most one mode covered) or with every mode covered, how many end far from the target
+    (final energy distance above ``far``), and which runs sit on a single mode with a high-quality share of at
+    least ``precise`` (a collapsed generator that the high-quality share alone would reward)."""
+    runs = list(runs)
+    table = outcome_table(runs)
+    lines = []
+    for problem in [p for p in GAN_PROBLEMS if p in set(table["problem"])]:
+        parts = []
+        for _, row in table[table["problem"] == problem].iterrows():
+            rs = [r for r in runs if r["config"]["problem"] == problem
+                  and _LABELS["erm" if r["config"]["alpha"] == 0 else "mixup"] == row["variant"]]
+            n_far = sum(r["summary"]["final_energy_distance"] > far for r in rs)
+            parts.append(f"{row['variant']}: {row['collapsed (≤ 1 mode)']} of {row['runs']} runs end collapsed, "
+                         f"{row['all modes covered']} with every mode covered, {n_far} far from the target (final "
+                         f"energy distance > {far:g}; median {row['median final energy distance']:.3f}, range "
+                         f"{row['min']:.3f}-{row['max']:.3f})")
+        lines.append(f"- **{problem}**: " + "; ".join(parts) + ".")
+    single = [r for r in runs if r["summary"]["final_modes_covered"] <= 1 and r["summary"]["final_hq_share"] >= precise]
+    if single:
+        lines.append("- On a single mode with a high-quality share of at least "
+                     f"{precise:g} at the end: " + ", ".join(
+                         f"{r['config']['problem']} {_LABELS['erm' if r['config']['alpha'] == 0 else 'mixup']} seed "
+                         f"{r['config']['seed']} ({r['summary']['final_hq_share']:.3f})" for r in single) + ".")
+    else:
+        lines.append(f"- No run ends on a single mode with a high-quality share of {precise:g} or more.")
+    return "\n".join(lines)
 
 
 def _fmt(v: float) -> str:
