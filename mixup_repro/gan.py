@@ -688,8 +688,9 @@ def per_seed_table(runs: Iterable[Mapping]):
 
 
 def outcome_table(runs: Iterable[Mapping]):
-    """How the runs end, per problem and variant: the number of runs, of runs that end collapsed (at most one
-    mode covered at the last evaluation), of runs that end with every mode covered, and the median and the
+    """How the runs end, per problem and variant: the number of runs, of runs that end with at most one mode
+    covered at the last evaluation (collapsed, diverged, or not yet concentrated on the modes), of runs that
+    end with every mode covered, and the median and the
     range over runs of the final energy distance. A pandas DataFrame."""
     import pandas as pd
 
@@ -697,10 +698,10 @@ def outcome_table(runs: Iterable[Mapping]):
     for r in runs:
         c, s = r["config"], r["summary"]
         key = (c["problem"], _LABELS["erm" if c["alpha"] == 0 else "mixup"])
-        row = rows.setdefault(key, {"problem": key[0], "variant": key[1], "runs": 0, "collapsed (≤ 1 mode)": 0,
+        row = rows.setdefault(key, {"problem": key[0], "variant": key[1], "runs": 0, "≤ 1 mode covered": 0,
                                     "all modes covered": 0, "_ed": []})
         row["runs"] += 1
-        row["collapsed (≤ 1 mode)"] += int(s["final_modes_covered"] <= 1)
+        row["≤ 1 mode covered"] += int(s["final_modes_covered"] <= 1)
         row["all modes covered"] += int(s["final_modes_covered"] == s["n_modes"])
         row["_ed"].append(s["final_energy_distance"])
     out = []
@@ -716,7 +717,7 @@ def outcome_table(runs: Iterable[Mapping]):
 
 def outcome_markdown(runs: Iterable[Mapping], *, far: float = 1.0, precise: float = 0.5) -> str:
     """The facts the chapter's discussion rests on, in words, from the runs: per problem and variant, how many
-    runs end collapsed (at most one mode covered) or with every mode covered, how many end far from the target
+    runs end with at most one mode covered or with every mode covered, how many end far from the target
     (final energy distance above ``far``), and which runs sit on a single mode with a high-quality share of at
     least ``precise`` (a collapsed generator that the high-quality share alone would reward)."""
     runs = list(runs)
@@ -728,7 +729,7 @@ def outcome_markdown(runs: Iterable[Mapping], *, far: float = 1.0, precise: floa
             rs = [r for r in runs if r["config"]["problem"] == problem
                   and _LABELS["erm" if r["config"]["alpha"] == 0 else "mixup"] == row["variant"]]
             n_far = sum(r["summary"]["final_energy_distance"] > far for r in rs)
-            parts.append(f"{row['variant']}: {row['collapsed (≤ 1 mode)']} of {row['runs']} runs end collapsed, "
+            parts.append(f"{row['variant']}: {row['≤ 1 mode covered']} of {row['runs']} runs end with at most one mode covered, "
                          f"{row['all modes covered']} with every mode covered, {n_far} far from the target (final "
                          f"energy distance > {far:g}; median {row['median final energy distance']:.3f}, range "
                          f"{row['min']:.3f}-{row['max']:.3f})")

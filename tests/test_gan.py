@@ -319,7 +319,33 @@ def test_outcome_table_counts_collapsed_and_complete_runs():
     runs = [run("ring", 0.0, 0, 1, 2.0), run("ring", 0.0, 1, 0, 1.0), run("ring", 0.0, 2, 8, 0.1),
             run("ring", 0.2, 0, 8, 0.1), run("ring", 0.2, 1, 5, 0.3)]
     t = gan.outcome_table(runs).set_index("variant")
-    assert t.loc["ERM-GAN", "runs"] == 3 and t.loc["ERM-GAN", "collapsed (≤ 1 mode)"] == 2
+    assert t.loc["ERM-GAN", "runs"] == 3 and t.loc["ERM-GAN", "≤ 1 mode covered"] == 2
     assert t.loc["ERM-GAN", "all modes covered"] == 1 and t.loc["ERM-GAN", "median final energy distance"] == 1.0
     assert t.loc["mixup-GAN", "median final energy distance"] == pytest.approx(0.2)
     assert (t.loc["mixup-GAN", "min"], t.loc["mixup-GAN", "max"]) == (0.1, 0.3)
+    for r in runs:
+        r["summary"]["final_hq_share"] = 0.9 if r["config"]["seed"] == 1 and r["config"]["alpha"] == 0 else 0.1
+    text = gan.outcome_markdown(runs)
+    assert "ERM-GAN: 2 of 3 runs end with at most one mode covered, 1 with every mode covered, 1 far from the target" in text
+    assert "mixup-GAN: 0 of 2 runs end with at most one mode covered, 1 with every mode covered, 0 far" in text
+    assert "ring ERM-GAN seed 1 (0.900)" in text and "seed 0 (" not in text
+
+
+def test_the_cpu_profile_finds_every_run_in_the_committed_results():
+    """`make book` reads results/gan instead of retraining: every run of the cpu profile is committed."""
+    from mixup_repro import book
+
+    root = book.find_root()
+    p = gan.check_params(**book.load_profile("cpu")["11_gan"])
+    base = GANConfig(problem=p["problems"][0], alpha=0.0, std=p["std"], hidden=p["hidden"], layers=p["layers"],
+                     batch_size=p["batch_size"], iterations=p["iterations"], d_steps=p["d_steps"], lr_d=p["lr_d"],
+                     lr_g=p["lr_g"], generator_loss=p["generator_loss"], eval_every=p["eval_every"],
+                     n_snapshot=p["n_snapshot"])
+    folder = root / p["results_dir"]
+    for problem in p["problems"]:
+        for seed in range(p["n_seeds"]):
+            for alpha in (0.0, p["alpha"]):
+                cfg = GANConfig.from_dict({**base.to_dict(), "problem": problem, "alpha": alpha, "seed": seed})
+                d = gan.read_gan_result(folder / f"{gan.gan_run_id(cfg)}.json")
+                assert d["config"] == cfg.to_dict() and d["cpu_s"] > 0 and d["git_commit"]
+    assert sum(f.stat().st_size for f in folder.glob("*.json")) < 3e6  # the committed folder stays small
