@@ -803,7 +803,7 @@ def cpu_time_note(runs: Iterable[Mapping]) -> str:
         key = (c["problem"], _LABELS["erm" if c["alpha"] == 0 else "mixup"])
         by.setdefault(key, []).append(r["cpu_s"])
     parts = "; ".join(f"{p} {v}: {sum(x):.0f} s over {len(x)} runs ({min(x):.1f}-{max(x):.1f} s each)"
-                      for (p, v), x in sorted(by.items()))
+                      for (p, v), x in sorted(by.items(), key=lambda kv: (GAN_PROBLEMS.index(kv[0][0]), kv[0][1])))
     commits = sorted({str(r["git_commit"]) for r in runs})
     return (f"**CPU time of this chapter's runs.** The {len(runs)} runs behind this page took "
             f"**{sum(cpu):.0f} CPU seconds ({sum(cpu) / 60:.1f} CPU minutes)** in total, "
