@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .stats import VERDICT_RULES, holm, judge, paired_difference, regime_check
 
-__all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "METRIC_UNITS"]
+__all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "discussion", "METRIC_UNITS"]
 
 _PRE = "[model=PreAct ResNet-18]"
 
@@ -157,3 +157,42 @@ def paired_claims_markdown(frame, scale: str) -> str:
         f"points (pp) for errors and ECE. 95 % CI: Student's t over the paired differences; p: two-sided paired "
         f"t-test; Holm p: adjusted over the {len(frame)} claims of this table. Regime ({scale} scale): {regime}."
         f"\n\nVerdict words: {rules}.")
+
+
+def discussion(frame, scale: str) -> str:
+    """A paragraph written from ``frame`` (:func:`paired_claims`): the regime, then each claim's verdict with the
+    numbers behind it, grouped by verdict. Every number in it is read from the frame, so it changes with them."""
+    regime = frame.attrs.get("regime", {})
+    if regime.get("reached") is None:
+        lead = "No ERM run of this table has finished at this scale, so whether it reaches the paper's regime is not known yet."
+    elif regime["reached"]:
+        lead = (f"The runs are in the paper's regime: {regime['text'].split(': regime')[0]}, so there is something for "
+                f"mixup to regularise.")
+    else:
+        lead = (f"The runs are **not** in the paper's regime ({regime['text'].split(': regime')[0]}): ERM does not fit "
+                f"its training images, so every claim of this table is *not applicable* here.")
+    done = frame[frame["n"] >= 2]
+    parts = [lead]
+    if done.empty:
+        one = frame[frame["n"] == 1]
+        if len(one):
+            eg = one.iloc[0]
+            parts.append(f"Only one paired seed has finished for any claim (n = 1), which gives no interval: for "
+                         f"example, for the claim that {eg['claim']}, Δ = {eg['Δ = A − B']} on a single seed. No "
+                         f"verdict is drawn from that; the table above fills in as the sweep finishes.")
+        else:
+            parts.append("No claim has finished runs on both sides yet.")
+        return " ".join(parts)
+    for verdict in ("reproduced", "reversed", "not detected", "not applicable"):
+        rows = done[done["verdict"] == verdict]
+        if rows.empty:
+            continue
+        items = "; ".join(f"{r['claim']} (Δ = {r['Δ = A − B']} {r['metric'].split('(')[-1].rstrip(')') or ''}, 95 % CI "
+                          f"{r['95 % CI']}, Holm p = {r['Holm p']}, n = {r['n']})" for _, r in rows.iterrows())
+        parts.append(f"*{verdict.capitalize()}*: {items}.")
+    pending = frame[frame["n"] < 2]
+    if len(pending):
+        parts.append(f"{len(pending)} claim(s) have fewer than 2 paired seeds and are *not tested* yet.")
+    parts.append(f"All of this is at the {scale} scale only; it says nothing directly about the paper's full-size, "
+                 "200-epoch runs.")
+    return " ".join(parts)
