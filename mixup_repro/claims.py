@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .stats import VERDICT_RULES, holm, judge, paired_difference, regime_check
 
-__all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "discussion", "METRIC_UNITS"]
+__all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "discussion", "regime_line", "MEMORISED", "METRIC_UNITS"]
 
 _PRE = "[model=PreAct ResNet-18]"
 
@@ -196,3 +196,39 @@ def discussion(frame, scale: str) -> str:
     parts.append(f"All of this is at the {scale} scale only; it says nothing directly about the paper's full-size, "
                  "200-epoch runs.")
     return " ".join(parts)
+
+
+MEMORISED = 10.0
+"""Training error (%) on the corrupted labels below which a run has memorised them (the label-noise regime)."""
+
+
+def regime_line(table: str, scale: str, out, *, dataset: str | None = None, seeds=None) -> str:
+    """The regime check of a table's runs, in words: for every ERM row, its final training error on its
+    unaugmented training images (:func:`mixup_repro.stats.regime_check`); for the label-noise table, every row's
+    final training error on the corrupted labels (memorised when below :data:`MEMORISED` %)."""
+    from .experiments import TABLES
+    from .report import row_runs
+
+    runs = row_runs(table, scale, out, dataset=dataset, seeds=seeds)
+    rows = TABLES[table].rows
+    if table == "label_noise":
+        parts = []
+        for r in rows:
+            vals = [rec["curves"].get("train_error_noisy_labels", [None])[-1] for rec in runs.get(r.key, [])]
+            vals = [v for v in vals if v is not None]
+            if vals:
+                state = "memorised" if max(vals) < MEMORISED else "not memorised" if min(vals) >= MEMORISED else "mixed"
+                parts.append(f"{r.key}: {', '.join(f'{v:.1f}' for v in vals)} % ({state})")
+        if not parts:
+            return f"**Regime check ({scale} scale):** no finished run of this table yet."
+        return (f"**Regime check ({scale} scale):** final training error on the corrupted labels (a run has "
+                f"memorised them below {MEMORISED:g} %; the claim that mixup resists memorisation is about runs "
+                f"where ERM memorises) — " + "; ".join(parts) + ".")
+    parts = []
+    for r in rows:
+        if r.overrides.get("method") == "erm" and not r.overrides.get("dropout") and runs.get(r.key):
+            parts.append(f"{r.key}: {regime_check(runs[r.key])['text']}")
+    if not parts:
+        return f"**Regime check ({scale} scale):** no finished ERM run of this table yet."
+    return (f"**Regime check ({scale} scale):** the paper's claims are about networks that fit their training data "
+            f"(ERM's training error below 1 %) — " + "; ".join(parts) + ".")
