@@ -312,3 +312,30 @@ def test_gpu_window_bad_arguments_are_refused_by_name(tmp_path, monkeypatch, cap
         gw.main(argv + ["--out", str(tmp_path)])
     assert e.value.code == 2 and message in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_gpu_window_stops_the_runs_the_planner_drops_and_keeps_the_others(tmp_path, monkeypatch):
+    """The keep-or-stop mechanics on real child processes: the dropped run gets SIGTERM and is reported as
+    stopped (no results file), the kept one finishes with the concurrency change in its record. (The speed
+    phase, run for real in the end-to-end test, is replaced here by a measured-looking record.)"""
+    from benchmarks import gpu_window as gw
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setattr(gw, "speed_phase", lambda s: {"s_per_epoch": 0.01, "eval_s": 0.01, "warmup_s": 0.1})
+    decisions = []
+
+    def keep_first(solo, measured, running, left, seconds, sizes):
+        decisions.append((running, left))
+        return 1
+
+    monkeypatch.setattr(gw, "keep_runs", keep_first)
+    assert gw.main(["main", "--smoke", "--max-runs", "2", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "main_summary.json").read_text())
+    first, second = summary["runs"]
+    assert first["status"] == "done" and first["epochs_done"] == gw.SMOKE.epochs
+    assert second["status"] == "stopped" and second["why"].startswith("would not finish: 2 at once")
+    assert second["epochs_done"] < gw.SMOKE.epochs and decisions[0][0] == 2
+    (path,) = (tmp_path / "work" / "results" / "paper-smoke").glob("*.json")
+    w = json.loads(path.read_text())["gpu_window"]
+    assert w["concurrency_start"] == 2 and [k for _, k in w["concurrency_timeline"]] == [2, 1]
+    assert "erm" in path.name and summary["ok"] is True
