@@ -10,7 +10,9 @@ measured speed says can finish inside its budget (see :func:`initial_runs` and :
 their progress, and stops the lowest-priority ones the moment the measured rate says they would not finish:
 checkpoints cannot be carried to a later window, so an unfinished run is worth nothing. The runs are the first
 missing ones of :data:`QUEUE` (the headline's four rows, seed by seed up to 5 seeds, then the ablation rows,
-then the label-noise rows), so every later window continues where the committed results end.
+then the label-noise rows), so every later window continues where the committed results end. On the GPU the
+runs and the check's epoch use bf16 autocast and ``torch.compile`` mode ``reduce-overhead`` (``--compile none``:
+eager); the per-epoch training-error curve stays on (``--no-eval-train`` drops it).
 
 Everything a command produces is packed into ``$OUT/<command>.tgz`` (paths relative to the repository root:
 unpack it there), after every phase, so a command cut short still brings back what finished; ``$OUT`` also gets
@@ -168,12 +170,17 @@ def pending_runs(results_dir, sizes: Sizes, dataset: str, runtime: dict) -> list
         pairs = table_configs(name, sizes.scale, dataset="cifar10", seeds=list(seeds), rows=list(rows))
         pairs.sort(key=lambda kc: kc[1].seed)  # stable: seed by seed, the rows in their order within a seed
         for key, cfg in pairs:
-            over = dict(runtime, dataset=dataset, epochs=sizes.epochs)
+            over = dict(runtime, dataset=dataset)
+            if sizes.scale == "smoke":  # the paper's rows keep their own (200) epochs, and so their run ids
+                over["epochs"] = sizes.epochs
             if dataset == "random-cifar":  # SMOKE without the JPEG copy: no FGSM (it needs a real image set)
                 over["fgsm_eps"] = ()
             if sizes.width is not None:
                 over["width"] = sizes.width
             cfg = dataclasses.replace(cfg, **over)
+            if cfg.epochs != sizes.epochs:
+                raise ValueError(f"{name}: row {key!r} has {cfg.epochs} epochs; the planner of the GPU window "
+                                 f"assumes {sizes.epochs}")
             rid = run_id(cfg)
             if rid in seen or _status(cfg, results_dir) == "done":
                 continue
