@@ -19,16 +19,20 @@ endif
 .PHONY: test book book-only clean-book lint env
 
 $(BIN)/python:
+	@echo "[make] creating $(VENV) (once; the installation that follows takes about 1.5-3 minutes)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	@echo "[make] installing the project and torch + torchvision into $(VENV) (pip lists each download)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
 	$(BIN)/python -c "import torch, torchvision; print('torch', torch.__version__, '| torchvision', torchvision.__version__)"
 	touch $@
 
 $(VENV)/.stamp-book: pyproject.toml $(VENV)/.stamp-dev
+	@echo "[make] installing the book extra (jupyter-book, papermill) into $(VENV)"
 	$(BIN)/python -m pip install -q -e '.[dev,book]'
+	@echo "[make] installed; activate it for the commands of the README: source $(VENV)/bin/activate"
 	touch $@
 
 env: $(VENV)/.stamp-dev

@@ -79,7 +79,8 @@ def ours_config(args, variant, device, **overrides) -> TrainConfig:
     precision, mode = variant
     kw = dict(dataset=args.dataset, model=args.model, width=args.width, method="mixup", alpha=1.0,
               batch_size=args.batch_size, epochs=args.epochs, subset=args.subset, test_subset=args.test_subset,
-              precision=precision, compile=mode, device=str(device), checkpoint_every=0, seed=0)
+              precision=precision, compile=mode, device=str(device), checkpoint_every=0, seed=0,
+              eval_train=not getattr(args, "no_eval_train", False))
     return TrainConfig(**(kw | overrides))
 
 
@@ -257,6 +258,10 @@ def main(argv=None) -> int:
     p.add_argument("--num-workers", type=int, default=8, help="DataLoader workers of the reference (official: 8)")
     p.add_argument("--variants", type=parse_variant, nargs="+", default=[("bf16", "none"), ("fp32", "none")])
     p.add_argument("--no-reference", action="store_true", help="time our variants only")
+    p.add_argument("--reference-last", action="store_true",
+                   help="time our variants first, then the reference (a limited call then measures ours first)")
+    p.add_argument("--no-eval-train", action="store_true",
+                   help="our runs leave out the per-epoch training-error curve (as `train --no-eval-train`)")
     p.add_argument("--concurrency", type=int, nargs="*", default=[], metavar="K",
                    help="also time K runs at once as separate processes (table --workers K), for each K given")
     p.add_argument("--concurrency-epochs", type=int, default=8,
@@ -293,12 +298,13 @@ def main(argv=None) -> int:
     record = {
         "schema": SCHEMA, "device": device_name(device), "dataset": args.dataset, "model": args.model,
         "batch_size": args.batch_size, "num_train": ds.num_train, "input_shape": list(ds.input_shape),
-        "train_flops_per_image": flops, "reference_s_per_epoch": None, "ours_s_per_epoch": None,
+        "train_flops_per_image": flops, "data_source": ds.source, "reference_s_per_epoch": None, "ours_s_per_epoch": None,
         "ours_best_variant": None, "speedup": None, "reference": {}, "variants": [], "concurrent": [],
         "profile": None, "complete": False, "errors": {}, "stopped": None,
         "settings": {"width": args.width, "epochs": args.epochs, "reference_epochs": args.reference_epochs,
                      "subset": args.subset, "test_subset": args.test_subset, "method": "mixup", "alpha": 1.0,
                      "optimizer": "sgd lr 0.1 momentum 0.9 wd 1e-4", "statistic": "median s/epoch over epochs 2..N",
+                     "eval_train": not args.no_eval_train,
                      "label": args.label},
         "compile_caches": {k: os.environ.get(k) for k in COLD_CACHE}, "backends": {},
         "versions": versions(), "git_commit": git_commit(), "started": started, "wall_s": None,
@@ -361,10 +367,12 @@ def main(argv=None) -> int:
               if busy is not None else "") + "top: " + ", ".join(f"{t['op']} {t['s']:.3f} s" for t in prof["top"][:5]))
 
     def phases():
-        if not args.no_reference:
+        if not args.no_reference and not args.reference_last:
             yield "reference", reference_phase
         for v in args.variants:
             yield f"ours {variant_name(v)}", lambda v=v: variant_phase(v)
+        if not args.no_reference and args.reference_last:
+            yield "reference", reference_phase
         done = record["variants"]
         eager = [v for v in done if v["compile"] == "none"] or done  # as `table --workers K` runs by default
         if args.concurrency and eager:

@@ -51,7 +51,7 @@ def _where(syncs) -> list[str]:
     return sorted({f"{Path(w.filename).name}:{w.lineno}" for w in syncs})
 
 
-def count_syncs(case: str, extra: dict, epochs: int, subset: int) -> dict:
+def count_syncs(case: str, extra: dict, epochs: int, subset: int, dataset: str = "fashion-mnist") -> dict:
     """Syncs of one more epoch: runs of ``epochs`` and ``epochs + 1`` epochs, monitored, and their difference.
 
     Set-up (moving the model and data to the GPU, which warns for every blocking copy) and the final
@@ -59,7 +59,7 @@ def count_syncs(case: str, extra: dict, epochs: int, subset: int) -> dict:
     reads plus, if there were any, one per training step.
     """
     method = "mixup" if case in ("mixup_knn", "label_noise") else case
-    cfg = TrainConfig(dataset="fashion-mnist", method=method, epochs=epochs, subset=subset, test_subset=100,
+    cfg = TrainConfig(dataset=dataset, method=method, epochs=epochs, subset=subset, test_subset=100,
                       milestones=(), checkpoint_every=0, **extra)
     steps = -(-10 * subset // cfg.batch_size)
     fit(dataclasses.replace(cfg, epochs=1), quiet=True, keep_model=False)  # warm-up: allocator, cuDNN autotuning

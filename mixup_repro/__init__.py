@@ -17,6 +17,21 @@ from .data import (
                    split_validation,
                    subset_per_class,
 )
+from .gan import (
+                   GANConfig,
+                   GANDiscriminator,
+                   GANGenerator,
+                   discriminator_loss,
+                   energy_distance,
+                   gan_runs,
+                   generator_loss,
+                   load_gan_results,
+                   mode_centers,
+                   mode_coverage,
+                   paired_comparison,
+                   sample_toy,
+                   train_gan,
+)
 from .metrics import calibration_counts, ece, error, nll, reliability_bins
 from .mixing import (
                    CutMix,
@@ -46,4 +61,8 @@ __all__ = [
     "normalize", "read_result", "reliability_bins", "run_id", "sample_dirichlet", "sample_lambda",
     "save_checkpoint", "smooth_labels", "split_validation", "subset_per_class", "read_speed_results",
     "speed_summary", "train_flops_per_image",
+    # GANs on 2-D toy problems (mixup_repro.gan)
+    "GANConfig", "GANDiscriminator", "GANGenerator", "discriminator_loss", "energy_distance", "gan_runs",
+    "generator_loss", "load_gan_results", "mode_centers", "mode_coverage", "paired_comparison", "sample_toy",
+    "train_gan",
 ]

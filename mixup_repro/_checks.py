@@ -77,3 +77,11 @@ def check_bool(name: str, value) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def check_generator(name: str, generator):
+    """Return ``generator`` after checking it is a ``torch.Generator`` or None (not a seed, not a string)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got {type(generator).__name__} {generator!r}; "
+                        f"for a seed, pass torch.Generator().manual_seed(seed)")
+    return generator

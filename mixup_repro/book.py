@@ -52,6 +52,9 @@ from ._checks import check_alpha, check_bool, check_choice, check_eps, check_int
 __all__ = [
     "COMPARED_METHODS",
     "KERNEL_ENV",
+    "KERNEL_ENV_FIXED",
+    "plotting_cells",
+    "count_figures",
     "PROFILES",
     "BookConfigError",
     "BookError",
@@ -372,8 +375,56 @@ def _resolve_plan(root: Path, profile: str, only: str | None, params: Mapping[st
     for stem in order:
         user = {k: v for k, v in params.items() if k in infos[stem]}
         merged = {**table.get(stem, {}), **user}
+        if _writes_results(merged, infos[stem]) and user and "results_dir" not in user:
+            merged["results_dir"] = scratch_dir(profile, stem)  # overridden runs stay out of the committed results
         plan.append((stem, notebooks_dir / f"{stem}.ipynb", merged, user, infos[stem]))
     return plan
+
+
+SCRATCH_DIR = "results/tmp/book"
+"""Where a chapter run with overridden parameters (``-p``) keeps its results files (ignored by git), unless
+``-p results_dir ...`` says otherwise: the profile's ``results_dir`` holds the committed results of the profile's
+parameters only."""
+
+
+def scratch_dir(profile: str, stem: str) -> str:
+    """The results folder of a chapter run with overridden parameters (relative to the book root)."""
+    return f"{SCRATCH_DIR}/{profile}/{stem}"
+
+
+def _template_default(info: Mapping[str, Any], name: str) -> Any:
+    """The value of a template parameter's default (papermill gives its Python source text)."""
+    import ast
+
+    try:
+        return ast.literal_eval(str(info[name].get("default")))
+    except (ValueError, SyntaxError):
+        return None
+
+
+_READ_FOLDER_EXAMPLES = {"results_dir": "a folder of results files, e.g. results/cpu",
+                         "speed_dir": "a folder of speed records, e.g. benchmarks/results"}
+
+
+def _read_folders(merged: Mapping[str, Any], info: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(name, folder)`` of the folders that the chapter only reads and that must therefore exist: its
+    ``results_dir`` (the introduction; a table chapter with ``run_missing`` false) and ``speed_dir``."""
+    names = [n for n in ("results_dir", "speed_dir") if n in info]
+    if "results_dir" in names and _writes_results(merged, info):
+        names.remove("results_dir")
+    folders = [(n, merged.get(n, _template_default(info, n))) for n in names]
+    return [(n, str(f)) for n, f in folders if f is not None]
+
+
+def _writes_results(merged: Mapping[str, Any], info: Mapping[str, Any]) -> bool:
+    """Whether the chapter writes results files into its ``results_dir``: chapters that train (2, 3) always,
+    the table chapters only with ``run_missing`` true."""
+    if "results_dir" not in info or merged.get("results_dir", "") is None:
+        return False
+    if "run_missing" in info:
+        run_missing = merged.get("run_missing", _template_default(info, "run_missing"))
+        return run_missing is True
+    return "epochs" in info  # a chapter that trains (not the introduction, which only reads)
 
 
 def _params_note(stem: str, profile: str, values: dict[str, str], overrides: Mapping[str, Any]) -> str:
@@ -385,6 +436,13 @@ def _params_note(stem: str, profile: str, values: dict[str, str], overrides: Map
         lines[-1] += (f"; change any value with `-p NAME VALUE`, e.g. "
                       f"`{rerun_command(stem, profile, {**overrides, example_name: _example_value(example_name)})}`")
     lines[-1] += ". `make book` rebuilds the whole book."
+    if overrides:  # a page of other parameters than the profile's: say so, and where its runs went
+        changed = ", ".join(f"`{k}`" for k in overrides)
+        where = str(values.get("results_dir", "")).strip("'\"")
+        kept = (f"; its runs are kept in `{where}`, not with the profile's results"
+                if "results_dir" not in overrides and where.startswith(SCRATCH_DIR) else "")
+        lines += ["", f"**These parameters differ from the profile `{profile}`** ({changed} given with `-p`): this "
+                      f"page is not the one `make book` renders{kept}."]
     return "\n".join(lines)
 
 
@@ -420,16 +478,52 @@ are shared with other processes, torch's spinning intra-op threads otherwise slo
 by an order of magnitude or more (measured here: a 2-D MLP run took 44 s instead of 1.5 s)."""
 
 
+KERNEL_ENV_FIXED = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+"""Environment values the chapter kernels always get, whatever the caller's environment says.
+
+``MPLBACKEND``: a kernel inherits the caller's backend, and ``MPLBACKEND=Agg`` (usual on servers and CI)
+would render every figure into nothing; the chapters' figures need the inline backend."""
+
+
 @contextlib.contextmanager
 def _kernel_environment():
-    """Set :data:`KERNEL_ENV` defaults while a kernel starts (it inherits them), then restore."""
+    """Set :data:`KERNEL_ENV` defaults and :data:`KERNEL_ENV_FIXED` values while a kernel starts (it inherits
+    them), then restore the caller's environment."""
     added = {k: v for k, v in KERNEL_ENV.items() if k not in os.environ}
+    saved = {k: os.environ.get(k) for k in KERNEL_ENV_FIXED}
     os.environ.update(added)
+    os.environ.update(KERNEL_ENV_FIXED)
     try:
         yield
     finally:
         for k in added:
             os.environ.pop(k, None)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+_PLOT_CALL = re.compile(r"\bplot_\w+\s*\(|\bplt\.(?:plot|imshow|subplots|figure|show)\s*\(")
+FIGURE_MIMES = ("image/png", "image/svg+xml", "image/jpeg")
+
+
+FIGURE_OPTIONAL_TAG = "figure-optional"
+
+
+def plotting_cells(nb) -> list[int]:
+    """Indices of the code cells that draw: they call a ``plot_*`` function or ``plt.plot/imshow/subplots/
+    figure/show``, and are not tagged ``figure-optional`` (a figure that needs data which may be absent, e.g.
+    Fashion-MNIST; the cell says so in its output). A chapter with such a cell must show at least one figure."""
+    return [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and _PLOT_CALL.search(c.source)
+            and FIGURE_OPTIONAL_TAG not in c.get("metadata", {}).get("tags", [])]
+
+
+def count_figures(nb) -> int:
+    """The number of image outputs (PNG, SVG, JPEG) of an executed notebook."""
+    return sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if any(m in o.get("data", {}) for m in FIGURE_MIMES))
 
 
 def execute_chapter(template: str | os.PathLike, output_path: str | os.PathLike, parameters: Mapping[str, Any],
@@ -443,7 +537,8 @@ def execute_chapter(template: str | os.PathLike, output_path: str | os.PathLike,
     Raises
     ------
     ChapterError
-        When a cell raises (one-line message naming the chapter and the exception).
+        When a cell raises (one-line message naming the chapter and the exception), or when the template has
+        plotting cells (:func:`plotting_cells`) but the executed notebook holds no figure.
     """
     import nbformat
     import papermill
@@ -467,6 +562,11 @@ def execute_chapter(template: str | os.PathLike, output_path: str | os.PathLike,
         except Exception as err:  # dead kernel, missing kernel, timeout, ...
             raise ChapterError(stem, type(err).__name__, str(err)) from None
         nb = nbformat.read(str(tmp_out), as_version=4)
+        drawing = plotting_cells(nbformat.read(str(template), as_version=4))
+        if drawing and count_figures(nb) == 0:
+            raise ChapterError(stem, "NoFigures", f"its {len(drawing)} plotting cell(s) produced no figure (is "
+                               "matplotlib's backend not the inline one? the kernel starts with MPLBACKEND="
+                               f"{KERNEL_ENV_FIXED['MPLBACKEND']}); nothing was written")
         _postprocess(nb, stem, profile, dict(parameters), overrides or {}, info)
         nbformat.write(nb, str(tmp_out))
         _install(tmp_out, output_path)
@@ -598,6 +698,11 @@ def build_book(profile: str = "cpu", only: str | None = None, params: Mapping[st
     executed: dict[str, Path] = {}
     with tempfile.TemporaryDirectory(prefix="mixup_repro_book_") as staging:
         for stem, template, merged, user, info in plan:
+            for name, folder in _read_folders(merged, info):  # checked now: the chapters before may create them
+                if not (root / folder).is_dir():
+                    raise ChapterError(stem, "ValueError", f"{name} {folder!r} is not a folder (looked for "
+                                       f"{root / folder}); this chapter only reads it, so its page would be empty: "
+                                       f"give {_READ_FOLDER_EXAMPLES[name]}")
             say(f"[book] executing {stem} (profile {profile})")
             t = time.perf_counter()
             executed[stem] = execute_chapter(template, Path(staging) / f"{stem}.ipynb", merged, profile=profile,

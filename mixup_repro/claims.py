@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .stats import VERDICT_RULES, holm, judge, paired_difference, regime_check
 
-__all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "METRIC_UNITS"]
+__all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "discussion", "regime_line", "MEMORISED", "METRIC_UNITS"]
 
 _PRE = "[model=PreAct ResNet-18]"
 
@@ -157,3 +157,78 @@ def paired_claims_markdown(frame, scale: str) -> str:
         f"points (pp) for errors and ECE. 95 % CI: Student's t over the paired differences; p: two-sided paired "
         f"t-test; Holm p: adjusted over the {len(frame)} claims of this table. Regime ({scale} scale): {regime}."
         f"\n\nVerdict words: {rules}.")
+
+
+def discussion(frame, scale: str) -> str:
+    """A paragraph written from ``frame`` (:func:`paired_claims`): the regime, then each claim's verdict with the
+    numbers behind it, grouped by verdict. Every number in it is read from the frame, so it changes with them."""
+    regime = frame.attrs.get("regime", {})
+    if regime.get("reached") is None:
+        lead = "No ERM run of this table has finished at this scale, so whether it reaches the paper's regime is not known yet."
+    elif regime["reached"]:
+        lead = (f"The runs are in the paper's regime: {regime['text'].split(': regime')[0]}, so there is something for "
+                f"mixup to regularise.")
+    else:
+        lead = (f"The runs are **not** in the paper's regime ({regime['text'].split(': regime')[0]}): ERM does not fit "
+                f"its training images, so every claim of this table is *not applicable* here.")
+    done = frame[frame["n"] >= 2]
+    parts = [lead]
+    if done.empty:
+        one = frame[frame["n"] == 1]
+        if len(one):
+            eg = one.iloc[0]
+            parts.append(f"Only one paired seed has finished for any claim (n = 1), which gives no interval: for "
+                         f"example, for the claim that {eg['claim']}, Δ = {eg['Δ = A − B']} on a single seed. No "
+                         f"verdict is drawn from that; the table above fills in as the sweep finishes.")
+        else:
+            parts.append("No claim has finished runs on both sides yet.")
+        return " ".join(parts)
+    for verdict in ("reproduced", "reversed", "not detected", "not applicable"):
+        rows = done[done["verdict"] == verdict]
+        if rows.empty:
+            continue
+        items = "; ".join(f"{r['claim']} (Δ = {r['Δ = A − B']} {r['metric'].split('(')[-1].rstrip(')') or ''}, 95 % CI "
+                          f"{r['95 % CI']}, Holm p = {r['Holm p']}, n = {r['n']})" for _, r in rows.iterrows())
+        parts.append(f"*{verdict.capitalize()}*: {items}.")
+    pending = frame[frame["n"] < 2]
+    if len(pending):
+        parts.append(f"{len(pending)} claim(s) have fewer than 2 paired seeds and are *not tested* yet.")
+    parts.append(f"All of this is at the {scale} scale only; it says nothing directly about the paper's full-size, "
+                 "200-epoch runs.")
+    return " ".join(parts)
+
+
+MEMORISED = 10.0
+"""Training error (%) on the corrupted labels below which a run has memorised them (the label-noise regime)."""
+
+
+def regime_line(table: str, scale: str, out, *, dataset: str | None = None, seeds=None) -> str:
+    """The regime check of a table's runs, in words: for every ERM row, its final training error on its
+    unaugmented training images (:func:`mixup_repro.stats.regime_check`); for the label-noise table, every row's
+    final training error on the corrupted labels (memorised when below :data:`MEMORISED` %)."""
+    from .experiments import TABLES
+    from .report import row_runs
+
+    runs = row_runs(table, scale, out, dataset=dataset, seeds=seeds)
+    rows = TABLES[table].rows
+    if table == "label_noise":
+        parts = []
+        for r in rows:
+            vals = [rec["curves"].get("train_error_noisy_labels", [None])[-1] for rec in runs.get(r.key, [])]
+            vals = [v for v in vals if v is not None]
+            if vals:
+                state = "memorised" if max(vals) < MEMORISED else "not memorised" if min(vals) >= MEMORISED else "mixed"
+                parts.append(f"{r.key}: {', '.join(f'{v:.1f}' for v in vals)} % ({state})")
+        if not parts:
+            return f"**Regime check ({scale} scale):** no finished run of this table yet."
+        return (f"**Regime check ({scale} scale):** final training error on the corrupted labels (a run has "
+                f"memorised them below {MEMORISED:g} %; the claim that mixup resists memorisation is about runs "
+                f"where ERM memorises) — " + "; ".join(parts) + ".")
+    parts = []
+    for r in rows:
+        if r.overrides.get("method") == "erm" and not r.overrides.get("dropout") and runs.get(r.key):
+            parts.append(f"{r.key}: {regime_check(runs[r.key])['text']}")
+    if not parts:
+        return f"**Regime check ({scale} scale):** no finished ERM run of this table yet."
+    return (f"**Regime check ({scale} scale):** the paper's claims are about networks that fit their training data "
+            f"(ERM's training error below 1 %) — " + "; ".join(parts) + ".")

@@ -1,4 +1,4 @@
-"""Command line: ``python -m mixup_repro {train,table,report,book} ...`` (also the ``mixup-repro`` script).
+"""Command line: ``python -m mixup_repro {train,table,report,book,gan} ...`` (also the ``mixup-repro`` script).
 
 Several GPUs: ``torchrun --nproc_per_node=N -m mixup_repro train ...`` trains one run with
 DistributedDataParallel (see :class:`mixup_repro.train._Dist`); rank 0 writes the results file.
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--save-model", action="store_true", help="also write the final weights to <out>/models/")
     t.set_defaults(func=_cmd_train)
-    for module in ("experiments", "report", "book"):
+    for module in ("experiments", "report", "book", "gan"):
         try:
             mod = __import__(f"mixup_repro.{module}", fromlist=["register_cli"])
         except ImportError:  # pragma: no cover - optional parts not installed

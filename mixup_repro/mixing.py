@@ -40,6 +40,7 @@ from ._checks import (
     check_bool,
     check_choice,
     check_eps,
+    check_generator,
     check_int,
     check_num_classes,
     check_prob,
@@ -129,7 +130,11 @@ def sample_dirichlet(alpha: float, k: int, size=(), *, generator: torch.Generato
     alpha = check_alpha(alpha)
     k = check_int("k", k, low=2)
     size = _check_size(size)
+    check_generator("generator", generator)
     n = math.prod(size)
+    if n * k > MAX_DRAWS:
+        raise ValueError(f"size {size} asks for {n:,} draws of {k} weights ({n * k * 8 * 4 / 1e9:,.0f} GB of "
+                         f"float64 with temporaries); at most {MAX_DRAWS:,} values at once: draw in chunks")
     if generator is not None and device is None:
         device = generator.device
     if alpha == 0.0:
@@ -165,6 +170,10 @@ def sample_lambda(alpha: float, size=(), generator: torch.Generator | None = Non
 def _draw_device(generator: torch.Generator | None, x: Tensor) -> torch.device:
     """Where random draws happen: on the generator's device, or on the batch's device without one."""
     return generator.device if generator is not None else x.device
+
+
+MAX_DRAWS = 2**31 - 1
+"""The most values :func:`sample_dirichlet` / :func:`sample_lambda` draw in one call (17 GB of float64)."""
 
 
 def _check_size(size) -> tuple[int, ...]:
@@ -503,6 +512,7 @@ def mix(x: Tensor, y: Tensor, *, num_classes: int | None = None, alpha: float = 
     eps = check_eps(label_smoothing)
     check_bool("validate", validate)
     check_choice("pairing", pairing, PAIRINGS)
+    check_generator("generator", generator)
     num_classes = _check_targets(y, batch, num_classes, values=validate,
                                  multi_label=check_bool("multi_label", multi_label))
     if lam is None:
@@ -740,6 +750,7 @@ def mix_k(x: Tensor, y: Tensor, *, num_classes: int | None = None, k: int = 3, a
     alpha = check_alpha(alpha)
     eps = check_eps(label_smoothing)
     check_bool("validate", validate)
+    check_generator("generator", generator)
     num_classes = _check_targets(y, batch, num_classes, values=validate,
                                  multi_label=check_bool("multi_label", multi_label))
     gdev = _draw_device(generator, x)
@@ -797,6 +808,12 @@ def mixup_criterion(criterion: Callable[[Tensor, Tensor], Tensor], pred: Tensor,
         raise ValueError("lam must be a number or a 0-d tensor; for one λ per sample use cross-entropy on "
                          "the soft targets returned by mix()")
     lam_v = float(_check_lam(lam, 1, "cpu"))
+    if not isinstance(pred, Tensor) or pred.dim() == 0:
+        raise TypeError(f"pred must be a tensor of model outputs (B, ...), got {type(pred).__name__}")
+    for name, t in (("y_a", y_a), ("y_b", y_b)):
+        if not isinstance(t, Tensor) or t.dim() == 0 or t.shape[0] != pred.shape[0]:
+            got = f"shape {tuple(t.shape)}" if isinstance(t, Tensor) else type(t).__name__
+            raise ValueError(f"{name} must hold one target per sample of pred (batch {pred.shape[0]}), got {got}")
     return lam_v * criterion(pred, y_a) + (1.0 - lam_v) * criterion(pred, y_b)
 
 
@@ -910,7 +927,7 @@ class Mixup(nn.Module):
                            or self.pairing != "permutation"):
             raise ValueError(f"k = {self.k} (more than two samples) supports only mode='batch', prob=1, "
                              "switch_prob=0 and the default pairing")
-        self.generator = generator
+        self.generator = check_generator("generator", generator)
         self.validate = check_bool("validate", validate)
 
     def extra_repr(self) -> str:

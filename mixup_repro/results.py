@@ -9,9 +9,12 @@ file never breaks a table or the book.
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 import warnings
@@ -35,23 +38,68 @@ class ResultsError(ValueError):
     """A results file that does not parse or does not follow the schema."""
 
 
+_FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+def format_bytes(n: float) -> str:
+    """``n`` bytes in readable units (``"90.2 MB"``)."""
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"  # pragma: no cover
+
+
+def file_size_limit() -> int | None:
+    """The soft ``RLIMIT_FSIZE`` of this process (``ulimit -f``) in bytes, or None when unlimited."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def _space_note(folder) -> str:
+    notes = []
+    try:
+        notes.append(f"{format_bytes(shutil.disk_usage(folder).free)} free in {folder}")
+    except OSError:
+        pass
+    limit = file_size_limit()
+    if limit is not None:
+        notes.append(f"file-size limit (ulimit -f) {format_bytes(limit)}")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically: temp file in the same folder, flush + fsync, rename.
 
-    A crash at any moment leaves either the old file or the new one, never a half-written file.
+    A crash at any moment leaves either the old file or the new one, never a half-written file. A full disk
+    (``ENOSPC``, ``EDQUOT``) or a file-size limit (``EFBIG``) raises ``OSError`` naming ``path``, the size and
+    the free space.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if e.errno in _FULL_ERRNOS:  # the bare message ("No space left on device") names no file
+            raise OSError(e.errno, f"cannot write {path} ({format_bytes(len(data))}): {e.strerror}"
+                                   f"{_space_note(path.parent)}") from None
+        raise
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise
     try:  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY)
@@ -115,7 +163,45 @@ def validate_result(d, source="result") -> dict:
         raise ResultsError(f"{source}: curves must have one entry per epoch ({d['config']['epochs']})")
     if not isinstance(d["summary"], dict) or any(k not in d["summary"] for k in SUMMARY_KEYS):
         raise ResultsError(f"{source}: summary lacks {list(SUMMARY_KEYS)}")
+    _validate_values(d, source)
     return d
+
+
+def _number(v, low=None, high=None) -> bool:
+    """Whether ``v`` is a finite real number (not a bool) within ``[low, high]``."""
+    from numbers import Real
+
+    return (isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v)
+            and (low is None or v >= low) and (high is None or v <= high))
+
+
+def _validate_values(d: dict, source) -> None:
+    """Values, not only keys: the config is a valid TrainConfig whose run id is the file's; errors are percentages
+    (or null: a diverged run); curves hold finite numbers or null, one per epoch."""
+    from .train import TrainConfig, run_id
+
+    try:
+        cfg = TrainConfig.from_dict(d["config"])
+    except (ValueError, TypeError) as e:
+        raise ResultsError(f"{source}: invalid config: {e}") from None
+    if d["run_id"] != run_id(cfg):
+        raise ResultsError(f"{source}: run_id {d['run_id']!r} is not the id of its config ({run_id(cfg)!r})")
+    for k in SUMMARY_KEYS:
+        v = d["summary"][k]
+        if v is not None and not _number(v, 0, 100):
+            raise ResultsError(f"{source}: summary {k} must be an error in % in [0, 100] or null, got {v!r}")
+    for k in ("final_nll", "final_ece"):
+        v = d["summary"].get(k)
+        if v is not None and not _number(v, 0):
+            raise ResultsError(f"{source}: summary {k} must be a number >= 0 or null, got {v!r}")
+    if d["curves"]["epoch"] != list(range(1, len(d["curves"]["epoch"]) + 1)):
+        raise ResultsError(f"{source}: curves epoch must be 1, 2, ..., {d['config']['epochs']}")
+    for k, values in d["curves"].items():
+        bad = next((v for v in values if v is not None and not _number(v)), None) if isinstance(values, list) else values
+        if bad is not None:
+            raise ResultsError(f"{source}: curves {k} must hold numbers (or null), got {bad!r}")
+    if d["wall_s"] is not None and not _number(d["wall_s"], 0):
+        raise ResultsError(f"{source}: wall_s must be a number of seconds >= 0, got {d['wall_s']!r}")
 
 
 def read_result(path) -> dict:
@@ -125,6 +211,8 @@ def read_result(path) -> dict:
         d = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ResultsError(f"{path}: unreadable results file ({e.__class__.__name__}: {e})") from None
+    except RecursionError:  # e.g. [[[[...]]]] nested deeper than Python's recursion limit
+        raise ResultsError(f"{path}: unreadable results file (nested too deeply to parse)") from None
     return validate_result(d, str(path))
 
 

@@ -104,7 +104,8 @@ def speed_rows(records: list[dict]) -> list[dict]:
     """One row per loop of every record (:func:`record_loops`), formatted."""
     rows = []
     for r in records:
-        common = {"device": r["device"], "data": f"{r['dataset']} ({r['num_train']:,})",
+        data = (r.get("data_source") or {}).get("label") or r["dataset"]  # e.g. "CIFAR-10 (JPEG copy)"
+        common = {"device": r["device"], "data": f"{data} ({r['num_train']:,})",
                   "model": f"{r['model']} w{r['settings'].get('width', '')}"}
         for i, (name, v, ratio) in enumerate(record_loops(r)):
             ev = v.get("eval_s")
@@ -144,7 +145,8 @@ TARGETS = ("≥ 10× faster per epoch than the reference loop (same GPU, same ru
 
 def precision_summary(folder="results/precision", metric: str = "median_last10_error") -> str:
     """Does bf16 training land within seed noise of fp32? From the runs in ``folder`` that differ only in
-    ``precision`` (made by ``benchmarks/gpu_session.sh precision``: Fashion-MNIST mixup, 30 epochs, 3 seeds each).
+    ``precision`` (Fashion-MNIST mixup, 30 epochs, 3 seeds each, made on a GPU by ``train --precision bf16`` and
+    ``--precision fp32``; the GPU window's check compares a single bf16 step with fp32).
 
     "Within seed noise" means the difference of the means is under 2 standard errors of the difference
     (:func:`mixup_repro.report.compare`).
@@ -156,7 +158,8 @@ def precision_summary(folder="results/precision", metric: str = "median_last10_e
     df = load_results(folder) if folder.is_dir() else None
     if df is None or df.empty or "precision" not in df:
         return (f"bf16 against fp32 accuracy: **not measured yet** (`{folder.as_posix()}` holds no runs; "
-                "`bash benchmarks/gpu_session.sh precision` on a GPU makes them).")
+                "on a GPU, `python -m mixup_repro train --dataset fashion-mnist --method mixup --epochs 30 "
+                "--precision bf16` and `--precision fp32`, seeds 0-2, `--out results/precision` make them).")
     rows = {}
     for prec in ("bf16", "fp32"):
         sub = df[df["precision"] == prec][metric].dropna()

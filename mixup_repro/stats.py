@@ -142,6 +142,10 @@ def judge(result: PairedResult, adjusted_p: float, *, direction: str = "lower", 
     return "reproduced" if wanted else "reversed"
 
 
+def _span(lo, hi, fmt: str) -> str:
+    return fmt.format(lo) if lo == hi else f"{fmt.format(lo)}–{fmt.format(hi)}"
+
+
 def regime_check(erm_records: Sequence[Mapping]) -> dict:
     """Whether ERM fitted its training data: its final training error (%) per seed and the first epoch it fell
     below :data:`REGIME_TRAIN_ERROR` (from ``summary.final_train_error`` / ``epoch_train_error_below_1``).
@@ -161,9 +165,9 @@ def regime_check(erm_records: Sequence[Mapping]) -> dict:
     reached = all(v < REGIME_TRAIN_ERROR for v in per_seed.values())
     worst = max(per_seed.values())
     ep = [e for e in epochs.values() if e is not None]
-    when = f", first below 1 % at epoch {min(ep)}–{max(ep)}" if ep else ""
+    when = (f", first below 1 % at epoch {_span(min(ep), max(ep), '{}')}" if ep else "")
     total = next(iter(erm_records), {}).get("config", {}).get("epochs")
     of = f" of {total}" if total else ""
-    text = (f"ERM's final training error {min(per_seed.values()):.2f}–{worst:.2f} % over {len(per_seed)} "
+    text = (f"ERM's final training error {_span(min(per_seed.values()), worst, '{:.2f}')} % over {len(per_seed)} "
             f"seed(s){when}{of}: " + ("regime reached" if reached else "regime NOT reached"))
     return {"reached": reached, "final_train_error": per_seed, "epoch_below_1": epochs, "text": text}

@@ -43,6 +43,8 @@ import hashlib
 import json
 import math
 import os
+import re
+import shutil
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -92,6 +94,7 @@ TRAIN_EVAL_SAMPLE = 2000
 
 RUNTIME_FIELDS = ("device", "data_dir", "checkpoint_every", "channels_last", "compile", "eval_train")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+MAX_SEED = 2**32 - 1  # the random streams are seeded with seed * 1000 + ..., which must fit in 64 bits
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,12 @@ class TrainConfig:
         put("weight_decay", check_real("weight_decay", self.weight_decay, low=0.0))
         put("batch_size", check_int("batch_size", self.batch_size, low=1))
         put("epochs", check_int("epochs", self.epochs, low=1))
-        if self.milestones is not None:
+        if self.milestones is not None:  # a decay after the last epoch would never happen
             put("milestones", tuple(check_int("milestones", m, low=1) for m in self.milestones))
+            late = [m for m in self.milestones if m >= self.epochs]
+            if late:
+                raise ValueError(f"milestones must be epochs before the last one (< epochs = {self.epochs}), got "
+                                 f"{', '.join(map(str, late))}: the learning rate would never decay there")
         put("lr_decay", check_real("lr_decay", self.lr_decay, low=0.0, low_open=True, high=1.0))
         if self.subset is not None:
             put("subset", check_int("subset", self.subset, low=1))
@@ -195,16 +202,17 @@ class TrainConfig:
         if self.test_subset_seed is not None:
             put("test_subset_seed", check_int("test_subset_seed", self.test_subset_seed, low=0))
         put("label_noise", check_prob(self.label_noise, "label_noise"))
-        put("val_fraction", check_real("val_fraction", self.val_fraction, low=0.0, high=1.0, high_open=True))
+        # more than half held out would train on less data than it evaluates on (0.999: on one sample)
+        put("val_fraction", check_real("val_fraction", self.val_fraction, low=0.0, high=0.5))
         put("fgsm_eps", tuple(check_real("fgsm_eps", e, low=0.0, high=1.0) for e in self.fgsm_eps))
         if self.fgsm_eps and self.dataset not in IMAGE_DATASETS:
             raise ValueError(f"fgsm_eps needs an image dataset; {self.dataset!r} is not one")
-        put("seed", check_int("seed", self.seed, low=0))
+        put("seed", check_int("seed", self.seed, low=0, high=MAX_SEED))
         check_choice("precision", self.precision, ("auto", "fp32", "bf16"))
         if self.channels_last is not None and not isinstance(self.channels_last, bool):
             raise TypeError(f"channels_last must be True, False or None (auto), got {self.channels_last!r}")
-        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        if not isinstance(self.device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N' (N = 0, 1, ...), got {self.device!r}")
         put("checkpoint_every", check_int("checkpoint_every", self.checkpoint_every, low=0))
         check_choice("compile", self.compile, COMPILE_MODES)
 
@@ -276,6 +284,10 @@ def _resolve_device(name: str, dist_=None) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} requested but CUDA is not available")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise ValueError(f"device {name!r} requested but this machine has {n} CUDA device(s) "
+                         f"({', '.join(f'cuda:{i}' for i in range(n))}); use --device cuda or one of those")
     world = dist_.world if dist_ is not None else 1
     if device.type == "cuda" and device.index is not None and world > 1:
         raise ValueError(f"device {name!r} names one GPU, but torchrun started {world} processes; use --device "
@@ -439,7 +451,7 @@ class _Partners:
         y = ds.y_train
         self.knn = None
         if cfg.pairing == "knn":
-            k = min(cfg.knn_k, ds.num_train - 1)
+            k = _check_knn_k(cfg, y, ds.num_classes)
             if cfg.same_class:  # neighbours within each class, mapped back to training-set indices
                 rows = []
                 for c in range(ds.num_classes):
@@ -467,6 +479,19 @@ class _Partners:
         u = torch.rand(idx.shape[0], generator=generator, device=idx.device)
         pos = (u * self.counts[y]).long().clamp_max(self.counts[y] - 1)
         return self.order[self.starts[y] + pos]
+
+
+def _check_knn_k(cfg: TrainConfig, y: torch.Tensor, num_classes: int) -> int:
+    """``cfg.knn_k`` after checking the training set has that many other samples to be neighbours (of the same
+    class with ``same_class``): a silently smaller k would differ from the ``knn_k`` the results file records."""
+    if cfg.same_class:
+        room, where = int(torch.bincount(y, minlength=num_classes).min()) - 1, "in its smallest class"
+    else:
+        room, where = y.shape[0] - 1, "in all"
+    if cfg.knn_k > room:
+        raise ValueError(f"knn_k = {cfg.knn_k} nearest neighbours asked for, but the training set has only {room} "
+                         f"other sample(s) {where}; use --knn-k {max(room, 1)} or less (or a larger --subset)")
+    return cfg.knn_k
 
 
 def _generators(seed: int, device: torch.device, rank: int = 0) -> dict:
@@ -666,6 +691,13 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
     ------
     Interrupted
         On SIGTERM / SIGINT: the current step finishes, a checkpoint is written, no results file.
+    ValueError, OSError
+        Before training: the model's weights, gradients and optimizer state exceed the device's free memory;
+        ``out`` lacks room for the checkpoint, or a file-size limit is below its size (the message says how much
+        is needed). A failed run removes the ``out`` folders it created while they are empty.
+    CheckpointError
+        The checkpoint to resume from was written for another config, or its content does not fit this run's
+        model or optimizer (use ``resume=False``).
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -674,6 +706,7 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
     dist_ = _Dist()
     device = _resolve_device(cfg.device, dist_)
     dist_.start(device, cfg.batch_size)
+    created = _first_missing(out) if out is not None and dist_.rank == 0 else None
     try:
         path = ckpt_path = None
         if out is not None:
@@ -690,14 +723,185 @@ def fit(config: TrainConfig, out=None, *, force: bool = False, resume: bool = Tr
             if (force or not resume) and dist_.rank == 0:
                 ckpt_path.unlink(missing_ok=True)
             dist_.barrier()  # no rank looks for a checkpoint before rank 0 has removed it
+        _check_resources(cfg, device, out if dist_.rank == 0 else None, save_model)
         return _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model, on_step)
     except Interrupted:  # every rank stops at the same epoch end (agreed), so every rank gets here
         raise
     except BaseException:  # an error on some ranks only: no waiting for the others
         dist_.together = False
+        if created is not None:  # a failed run leaves no empty --out folder behind
+            _remove_empty(Path(out), created)
         raise
     finally:
         dist_.close()
+
+
+def _first_missing(folder) -> Path | None:
+    """The outermost folder of ``folder`` (itself or a parent) that does not exist yet, or None."""
+    folder, missing = Path(folder).absolute(), None
+    while not folder.exists() and folder != folder.parent:
+        folder, missing = folder.parent, folder
+    return missing
+
+
+def _remove_empty(folder: Path, top: Path) -> None:
+    """Remove ``folder`` and its parents up to ``top`` (folders this run created) while they are empty;
+    an empty ``checkpoints`` sub-folder goes too. Anything holding a file stays."""
+    folder = folder.absolute()
+    with contextlib.suppress(OSError):
+        (folder / "checkpoints").rmdir()
+    while True:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == top or folder == folder.parent:
+            return
+        folder = folder.parent
+
+
+def _model_size(cfg: TrainConfig) -> tuple[int, int]:
+    """(parameter bytes, buffer bytes) of the run's model, built on the meta device (no memory; for
+    wrn28_10 / densenet_bc_190 the first call takes a few seconds, spent in torch's meta decompositions).
+
+    An upper bound over the data sets of its kind (3 input channels and 100 classes for images; 3072 input
+    features for ``mlp`` on images; 64 features and 10 classes for tabular and 2-D point data): the exact
+    input shape is only known once the data are loaded.
+    """
+    from .data import IMAGE_DATASETS as images
+
+    image = cfg.dataset in images or cfg.dataset == "random-cifar"
+    classes = 100 if image else 10
+    in_ch = {"mlp": 3072 if image else 64, "gru": 32 if image else 64}.get(cfg.model, 3)
+    kw = {"dropout": cfg.dropout}
+    if cfg.model == "preact_resnet18":
+        kw["width"] = cfg.width
+    with torch.device("meta"):
+        model = build_model(cfg.model, classes, in_ch, **kw)
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    buffers = sum(b.numel() * b.element_size() for b in model.buffers())
+    return params, buffers
+
+
+def _optimizer_copies(cfg: TrainConfig) -> int:
+    """How many parameter-sized tensors the optimizer keeps (SGD: the momentum buffer; Adam: two moments)."""
+    return 2 if cfg.optimizer == "adam" else (1 if cfg.momentum > 0 else 0)
+
+
+def _available_memory(device: torch.device) -> int | None:
+    """Bytes free for tensors on ``device`` (CUDA: free GPU memory; CPU: MemAvailable), None if unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_resources(cfg: TrainConfig, device: torch.device, out, save_model: bool) -> None:
+    """Before training: refuse a model whose weights, gradients and optimizer state alone exceed the device's
+    free memory, and (with ``out``) a folder without room for the checkpoint, final weights and results file,
+    or a file-size limit (``ulimit -f``) below the checkpoint's size; each error says how much is needed."""
+    from .results import file_size_limit, format_bytes
+
+    params, buffers = _model_size(cfg)
+    copies = _optimizer_copies(cfg)
+    memory = params * (2 + copies) + buffers  # weights, gradients, optimizer state; activations come on top
+    free = _available_memory(device)
+    if free is not None and memory > free:
+        wide = cfg.model == "preact_resnet18" and cfg.width != 64
+        raise ValueError((f"--width {cfg.width}: model {cfg.model}" if wide else f"model {cfg.model}")
+                         + f" has about {params // 4:,} parameters; its weights, gradients and optimizer state "
+                         f"alone need {format_bytes(memory)}, more than the {format_bytes(free)} free on {device}"
+                         + ("; use a smaller --width" if wide else ""))
+    if out is None:
+        return
+    from .data import IMAGE_DATASETS as images
+
+    most = 60_000 if cfg.dataset in images or cfg.dataset == "random-cifar" else 10_000  # training samples, at most
+    if cfg.subset is not None:
+        most = min(most, cfg.subset * 100)
+    checkpoint = params * (1 + copies) + buffers + 8 * most + 2**18  # + the epoch's order, curves, random states
+    need = checkpoint + (params + buffers if save_model else 0) + 2**20  # + the results file
+    limit = file_size_limit()
+    if limit is not None and checkpoint > limit:
+        raise OSError(f"--out folder {out}: a checkpoint of this run takes up to about {format_bytes(checkpoint)}, more "
+                      f"than the file-size limit of this process (ulimit -f: {format_bytes(limit)}); raise the "
+                      "limit or use another machine")
+    try:
+        disk_free = shutil.disk_usage(out).free
+    except OSError:
+        return
+    if need > disk_free:
+        raise OSError(f"--out folder {out} has {format_bytes(disk_free)} free, but this run needs about "
+                      f"{format_bytes(need)} (checkpoint {format_bytes(checkpoint)}"
+                      + (", final weights" if save_model else "") + ", results file); free some space or choose "
+                      "another --out")
+
+
+_CHECKPOINT_KEYS = ("epoch", "step", "model", "optimizer", "scheduler", "generators", "order", "loss_sum", "curves",
+                    "wall_s", "started")
+
+
+def _check_checkpoint_matches(ckpt_path, st: dict, cfg: TrainConfig, model: nn.Module, opt, gen_names) -> None:
+    """Refuse (:class:`CheckpointError`, suggesting ``--no-resume``) a checkpoint written for another config (its
+    stored config, not only its run id, must match) or whose content does not fit this run's model and
+    optimizer (e.g. the code of the architecture changed since it was written)."""
+    def refuse(why):
+        raise CheckpointError(f"refusing checkpoint {ckpt_path}: {why}; use --no-resume (resume=False) to start "
+                              "this run over") from None
+
+    missing = [k for k in _CHECKPOINT_KEYS if k not in st]
+    if missing:
+        refuse(f"it lacks {', '.join(missing)}")
+    stored = st.get("config")
+    if isinstance(stored, dict):  # fields added since (absent there) count as their defaults
+        base = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        here = cfg.to_dict()
+        differ = []
+        for name, value in here.items():
+            if name in RUNTIME_FIELDS:
+                continue
+            default = list(base[name]) if isinstance(base[name], tuple) else base[name]
+            there = stored.get(name, default)
+            if there != value:
+                differ.append(f"{name} {there!r} there, {value!r} here")
+        if differ:
+            refuse(f"it was written for another config ({'; '.join(differ)}), although its run id matches")
+    theirs, ours = st["model"], model.state_dict()
+    if not isinstance(theirs, dict):
+        refuse("its model weights are not a state dict")
+    absent, extra = sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))
+    shapes = [f"{k} {tuple(theirs[k].shape)} there, {tuple(v.shape)} here" for k, v in ours.items()
+              if k in theirs and isinstance(theirs[k], torch.Tensor) and theirs[k].shape != v.shape]
+    if absent or extra or shapes:
+        parts = ([f"missing weights {', '.join(absent[:3])}" + (" ..." if len(absent) > 3 else "")] if absent else []) \
+            + ([f"unexpected weights {', '.join(extra[:3])}" + (" ..." if len(extra) > 3 else "")] if extra else []) \
+            + ([f"other shapes: {'; '.join(shapes[:3])}" + (" ..." if len(shapes) > 3 else "")] if shapes else [])
+        refuse(f"its model does not match this run's {cfg.model} ({'; '.join(parts)}): the model's code or "
+               "options changed since it was written")
+    saved_opt = st["optimizer"]
+    params = [p for g in opt.param_groups for p in g["params"]]
+    try:
+        groups = saved_opt["param_groups"]
+        ids = [i for g in groups for i in g["params"]]
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in opt.param_groups]:
+            refuse(f"its optimizer state holds {len(ids)} parameters in {len(groups)} group(s), this run's "
+                   f"{cfg.optimizer} has {len(params)} in {len(opt.param_groups)}")
+        for i, p in zip(ids, params):
+            for name, t in saved_opt["state"].get(i, {}).items():
+                if isinstance(t, torch.Tensor) and t.dim() > 0 and t.shape != p.shape:
+                    refuse(f"its optimizer state {name} of parameter {i} has shape {tuple(t.shape)}, the parameter "
+                           f"{tuple(p.shape)}")
+    except (KeyError, TypeError, AttributeError) as e:
+        refuse(f"its optimizer state is not one of a torch optimizer ({type(e).__name__}: {e})")
+    saved = st["generators"]
+    for g in saved if isinstance(saved, list) else [saved]:
+        if not isinstance(g, dict) or not set(gen_names) <= set(g):
+            refuse(f"its random-generator states lack some of {', '.join(gen_names)}")
 
 
 def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_model, on_step) -> RunResult:
@@ -745,6 +949,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
     start_epoch, start_step, order = 0, 0, None
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     wall_before, started = 0.0, datetime.now(timezone.utc).isoformat(timespec="seconds")
+    commits = [git_commit()]  # the code this process loaded (a results file names it, not a later HEAD)
 
     if ckpt_path is not None and ckpt_path.exists():
         st = load_checkpoint(ckpt_path, map_location=device)
@@ -756,6 +961,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             raise CheckpointError(f"refusing checkpoint {ckpt_path}: it was written on {there[0]} in {there[1]} by "
                                   f"{there[2]} process(es), this run is on {here[0]} in {here[1]} with {here[2]}; "
                                   "resume on the same kind of device and process count (or use --no-resume)")
+        _check_checkpoint_matches(ckpt_path, st, cfg, model, opt, list(gens))
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
         sched.load_state_dict(st["scheduler"])
@@ -773,6 +979,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
         order = st["order"].to(device) if st["step"] > 0 else None
         loss_sum = st["loss_sum"].to(device)
         wall_before, started = st["wall_s"], st["started"]
+        commits = list(dict.fromkeys(st.get("git_commits", []) + commits))  # earlier sittings' code first
 
     def checkpoint(epoch, step, order, loss_sum, t0):
         """Write a checkpoint (rank 0); under torchrun every rank must call it (it gathers random states)."""
@@ -791,7 +998,7 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             "generators": rank_gens,  # per rank: its streams and its default CPU / CUDA generator states
             "order": order.cpu() if order is not None else torch.zeros(0, dtype=torch.long),
             "loss_sum": loss_sum.cpu(), "curves": curves, "wall_s": wall_before + time.perf_counter() - t0,
-            "started": started, "device_type": device.type, "precision": _precision(cfg, device),
+            "started": started, "git_commits": commits, "device_type": device.type, "precision": _precision(cfg, device),
             "world_size": dist_.world, "train_times": train_times,
             "eval_times": eval_times, "epoch_ends": epoch_ends,
         }
@@ -894,6 +1101,9 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
             model.eval()
             return RunResult(cfg, rid, {}, {}, model if keep_model else None, None, {})
         record = _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t0, dist_.world)
+        record["git_commit"] = commits[-1]  # the code of this sitting, read when it started
+        if len(commits) > 1:
+            record["git_commits_earlier_sittings"] = commits[:-1]
         record["timing"] = _timing(cfg, train_times, eval_times, epoch_ends)
         record["tf32_training"] = tf32_training  # may cuDNN use TF32 in training steps (None: not a CUDA run)
         if stop.received:  # stopped while finishing: the final checkpoint holds the training; no results

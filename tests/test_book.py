@@ -83,12 +83,12 @@ def test_profiles_cover_every_template_with_valid_parameters():
     root = book.find_root()
     stems = book.chapters(root / "notebooks")
     assert stems[:3] == ["01_introduction", "02_erm_vrm_mixup", "03_label_smoothing"]
-    assert stems[3:10] == ["04_headline", "05_ablation", "06_label_noise", "07_uci", "08_calibration_robustness",
-                           "09_eps_validation", "10_speed"]
+    assert stems[3:11] == ["04_headline", "05_ablation", "06_label_noise", "07_uci", "08_calibration_robustness",
+                           "09_eps_validation", "10_speed", "11_gan"]
     assert stems[-1] == "12_conclusions"
     toc = (root / "_toc.yml").read_text(encoding="utf-8")
     assert all(f"book/chapters/{s}\n" in toc for s in stems), "a chapter missing from _toc.yml"
-    from mixup_repro import report
+    from mixup_repro import gan, report
 
     for profile in book.PROFILES:
         table = book.load_profile(profile)
@@ -96,8 +96,14 @@ def test_profiles_cover_every_template_with_valid_parameters():
         for stem, params in table.items():
             valid = book.chapter_parameters(root / "notebooks" / f"{stem}.ipynb")
             assert set(params) <= set(valid), (profile, stem)
-            # theory chapters validate with book.check_params, the table chapters with report.check_params
-            (book.check_params if stem < "04" or stem == "10_speed" else report.check_params)(**params)
+            # theory chapters validate with book.check_params, the table chapters with report.check_params (the
+            # GAN chapter with gan.check_params); a results_dir that is not there yet (results/paper, until
+            # paper-scale runs exist) needs run_missing
+            table = "04" <= stem < "10" or stem == "12_conclusions"
+            if table and not (root / str(params.get("results_dir"))).is_dir():
+                params = {**params, "results_dir": str(root / params["results_dir"]), "run_missing": True}
+            check = gan.check_params if stem == "11_gan" else report.check_params if table else book.check_params
+            check(**params)
 
 
 def test_every_template_has_one_parameters_cell_followed_by_validation():
@@ -184,7 +190,8 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert err.strip() == (f"mixup-repro book: error: chapter {CH2} failed: ValueError: "
                            "alpha must be in [0, inf), got -1.0")
     assert list(tmp_path.iterdir()) == []
-    # 0: success
+    # 0: success (an empty results folder: the summary says there is nothing yet)
+    (tmp_path / "none").mkdir()
     assert _cli(["book", "--only", "01_introduction", "-p", "results_dir", str(tmp_path / "none"), *out]) == 0
     assert (tmp_path / "01_introduction.ipynb").is_file()
     nb = nbformat.read(tmp_path / "01_introduction.ipynb", as_version=4)
@@ -293,3 +300,94 @@ def test_conclusions_judge_every_claim_at_every_scale(tmp_path):
     old = book.table_verdicts_by_scale({"cpu": tmp_path, "paper": None})
     assert old.loc["mixup (α = 1) has a lower test error than ERM", "cpu scale"] == "holds"
     assert set(old["table"]) >= {"headline", "ablation", "label_noise", "uci"} and set(old["paper scale"]) == {"not tested"}
+
+
+# ---------------------------------------------------------------------------------------------- headless (issue 16)
+def test_figures_do_not_depend_on_the_callers_matplotlib_backend(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")  # as on servers and CI
+    build_book(only=CH2, params=SMALL, render=False, output_dir=tmp_path, progress_bar=False, quiet=True)
+    nb = nbformat.read(tmp_path / f"{CH2}.ipynb", as_version=4)
+    figures = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if "image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {})]
+    assert len(figures) >= 2  # the Beta densities and the concentration of λ
+    import os
+
+    assert os.environ["MPLBACKEND"] == "Agg"  # the caller's environment is left as it was
+
+
+def test_a_chapter_whose_plotting_cells_show_no_figure_fails(tmp_path):
+    template = tmp_path / "nofig.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import matplotlib\nmatplotlib.use('Agg')  # a non-inline backend\n"
+                                          "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n"
+                                          "ax.plot([0, 1])\nplt.show()")]
+    nbformat.write(nb, template)
+    out = tmp_path / "out" / "nofig.ipynb"
+    with pytest.raises(ChapterError, match=r"chapter nofig failed: NoFigures: its 1 plotting cell\(s\) produced "
+                                           r"no figure .*nothing was written"):
+        book.execute_chapter(template, out, {}, progress_bar=False)
+    assert not out.exists()
+    nb.cells[0].metadata["tags"] = ["figure-optional"]  # a figure that may be absent (data not there)
+    nbformat.write(nb, template)
+    assert book.execute_chapter(template, out, {}, progress_bar=False).is_file()
+    out.unlink()
+    nb.cells[0].metadata["tags"] = []
+    nb.cells[0].source = "x = 1  # no plotting cell: no figure expected"
+    nbformat.write(nb, template)
+    assert book.execute_chapter(template, out, {}, progress_bar=False).is_file()
+
+
+def test_parameters_naming_a_missing_folder_that_a_chapter_only_reads_fail(tmp_path, capsys):
+    from mixup_repro import report
+
+    typo = tmp_path / "resluts"
+    with pytest.raises(ValueError, match=r"results_dir '.*resluts' is not a folder .* run_missing is false"):
+        report.check_params(results_dir=str(typo), run_missing=False)
+    assert report.check_params(results_dir=str(typo), run_missing=True)["results_dir"] == str(typo)  # filled live
+    out = ["--no-render", "--no-progress", "--output-dir", str(tmp_path / "out")]
+    assert _cli(["book", "--only", "04_headline", "-p", "results_dir", str(typo), "-p", "run_missing", "false",
+                 *out]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mixup-repro book: error: chapter 04_headline failed: ValueError: results_dir") and \
+        str(typo) in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    # the speed chapter only reads its speed_dir (its precision_dir may not exist yet: the page says so)
+    assert _cli(["book", "--only", "10_speed", "-p", "speed_dir", str(typo), *out]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"mixup-repro book: error: chapter 10_speed failed: ValueError: speed_dir '{typo}' is not "
+                          "a folder") and "e.g. benchmarks/results" in err
+    # the introduction only reads its results_dir: a missing one fails before its kernel starts
+    assert _cli(["book", "--only", "01_introduction", "-p", "results_dir", str(typo), *out]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (f"mixup-repro book: error: chapter 01_introduction failed: ValueError: results_dir '{typo}' is not "
+                   f"a folder (looked for {typo}); this chapter only reads it, so its page would be empty: give a "
+                   "folder of results files, e.g. results/cpu")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_chapter_rerun_with_other_parameters_keeps_its_runs_out_of_the_profiles_results(tmp_path):
+    import shutil
+
+    import yaml
+
+    root = tmp_path / "book_root"  # a book of one chapter whose profile keeps its runs in results/cpu
+    (root / "notebooks").mkdir(parents=True)
+    shutil.copy(book.find_root() / "notebooks" / f"{CH2}.ipynb", root / "notebooks")
+    (root / "book").mkdir()
+    profile = {"cpu": {CH2: {"dataset": "two-moons", "results_dir": "results/cpu"}}}
+    (root / "book" / "params.yml").write_text(yaml.safe_dump(profile))
+    small = {k: v for k, v in SMALL.items() if k != "results_dir"}
+    build_book(only=CH2, params=small, render=False, root=root, output_dir=tmp_path / "out", progress_bar=False,
+               quiet=True)
+    assert not (root / "results" / "cpu").exists()  # the committed results stay as they were
+    scratch = root / book.scratch_dir("cpu", CH2)
+    assert len(list(scratch.glob("*.json"))) == 2  # ERM and mixup, kept for the next re-run
+    nb = nbformat.read(tmp_path / "out" / f"{CH2}.ipynb", as_version=4)
+    note = next(c.source for c in nb.cells if "run-parameters" in c.metadata.get("tags", []))
+    assert "**These parameters differ from the profile `cpu`** (`alpha`, `epochs`" in note
+    assert f"its runs are kept in `{book.scratch_dir('cpu', CH2)}`, not with the profile's results" in note
+    # the profile's own parameters (no -p) use the profile's results_dir, and the page says nothing of the kind
+    plan = book._resolve_plan(root, "cpu", CH2, {}, root / "notebooks", None)
+    assert plan[0][2]["results_dir"] == "results/cpu"
+    plan = book._resolve_plan(root, "cpu", CH2, {"alpha": 0.3, "results_dir": "mine"}, root / "notebooks", None)
+    assert plan[0][2]["results_dir"] == "mine"  # an explicit results_dir wins

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from mixup_repro.claims import PAIRED_CLAIMS, paired_claims, paired_claims_markdown
+from mixup_repro.claims import PAIRED_CLAIMS, discussion, paired_claims, paired_claims_markdown
 from mixup_repro.experiments import table_configs
 from mixup_repro.results import SCHEMA, atomic_write_json
 from mixup_repro.stats import VERDICT_RULES, VERDICTS, holm, judge, paired_difference, regime_check
@@ -98,9 +98,32 @@ def test_paired_claims_on_results_files(tmp_path):
     assert frame.attrs["regime"]["reached"] is True
     md = paired_claims_markdown(frame, "cpu")
     assert "**reproduced**" in md and "Holm p" in md and "regime reached" in md
+    text = discussion(frame, "cpu")  # the prose quotes the frame's numbers, so it changes with them
+    assert "in the paper's regime" in text and "at epoch 12 of 30" in text
+    for _, r in frame[frame["n"] >= 2].iterrows():
+        assert f"Δ = {r['Δ = A − B']}" in text and f"95 % CI {r['95 % CI']}" in text and r["verdict"] in text.lower()
     # ERM did not fit its training data: every claim of the table is not applicable
     for cfg in [c for k, c in table_configs("headline", "cpu", None, [0]) if k.startswith("ERM [model=PreAct")]:
         atomic_write_json(result_path(cfg, tmp_path), _record(cfg, 40.0, 12.0))
-    assert set(paired_claims("headline", "cpu", tmp_path)["verdict"]) == {"not applicable"}
+    off = paired_claims("headline", "cpu", tmp_path)
+    assert set(off["verdict"]) == {"not applicable"} and "**not** in the paper's regime" in discussion(off, "cpu")
     with pytest.raises(ValueError, match="no paired claims"):
         paired_claims("uci", "cpu", tmp_path)
+
+
+def test_regime_line_reports_memorisation_and_fit(tmp_path):
+    from mixup_repro.claims import regime_line
+
+    assert "no finished run" in regime_line("label_noise", "cpu", tmp_path)
+    for key, cfg in table_configs("label_noise", "cpu", None, [0]):
+        if key.startswith("ERM [label noise=50") or key.startswith("mixup α=8 [label noise=50"):
+            rec = _record(cfg, 40.0, 0.0)
+            rec["curves"]["train_error_noisy_labels"] = [90.0, 3.0 if key.startswith("ERM") else 60.0]
+            atomic_write_json(result_path(cfg, tmp_path), rec)
+    line = regime_line("label_noise", "cpu", tmp_path)
+    assert "3.0 % (memorised)" in line and "60.0 % (not memorised)" in line
+    for key, cfg in table_configs("headline", "cpu", None, [0, 1]):
+        if key.startswith("ERM [model=PreAct"):
+            atomic_write_json(result_path(cfg, tmp_path), _record(cfg, 40.0, 0.3 + cfg.seed))
+    assert "0.30–1.30 % over 2 seed(s)" in regime_line("headline", "cpu", tmp_path) and "NOT reached" in \
+        regime_line("headline", "cpu", tmp_path)
