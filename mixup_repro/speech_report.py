@@ -23,7 +23,7 @@ from ._checks import check_choice
 from .experiments import SPEECH_ALPHAS, SPEECH_EPS, SPEECH_MODELS, TABLES, speech_row_label
 from .stats import VERDICT_RULES, holm, judge, paired_difference, regime_check
 
-__all__ = ["SPEECH_CLAIMS", "SpeechClaim", "speech_runs", "speech_selection", "speech_best_eps", "speech_claims",
+__all__ = ["SPEECH_CLAIMS", "SpeechClaim", "find_data", "plot_spectrograms", "speech_runs", "speech_selection", "speech_best_eps", "speech_claims",
            "speech_claims_markdown", "speech_discussion", "speech_regime"]
 
 TABLE = "speech"
@@ -356,3 +356,56 @@ def speech_discussion(frame, selection, scale: str) -> str:
     parts.append(f"All of this is a {scale}-scale, 12-class, 4,890-clip miniature (3,322 training clips) of the paper's "
                  "30-class, 65,000-utterance experiment; it bears on the paper's claim only at this size.")
     return " ".join(parts)
+
+
+def plot_spectrograms(data_dir=None, *, words=("yes", "no", "up"), lam: float = 0.7):
+    """A figure of one standardised log-mel spectrogram per word of ``words`` (training speakers) and the mixup of
+    the first two with weight ``lam`` (formula (1), :func:`mixup_repro.mixing.mix`), with its soft label.
+
+    Raises FileNotFoundError when the Speech Commands copy is not in ``data_dir`` (default data folder)."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    from ._checks import check_real
+    from .data import load_dataset
+    from .mixing import mix
+
+    lam = check_real("lam", lam, low=0.0, high=1.0)
+    if isinstance(words, str) or len(words) < 2:
+        raise ValueError(f"words must list at least 2 class names, got {words!r}")
+    ds = load_dataset("speech-commands", data_dir)
+    for w in words:
+        check_choice("words", w, tuple(ds.classes))
+    idx = [int((ds.y_train == ds.classes.index(w)).nonzero()[0]) for w in words]
+    x, y = ds.x_train[idx], ds.y_train[idx]
+    partner = torch.arange(len(idx)).roll(-1)  # clip i is mixed with clip i + 1
+    mixed = mix(x, y, num_classes=ds.num_classes, lam=lam, index=partner)
+    n = len(words)
+    fig, axes = plt.subplots(1, n + 2, figsize=(3.0 * (n + 2), 2.8),
+                             gridspec_kw={"width_ratios": [1] * (n + 1) + [0.9]})
+    lo, hi = float(x.min()), float(x.max())
+    for ax, xi, w in zip(axes, x, words):
+        ax.imshow(xi[0].numpy(), origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
+        ax.set_title(f"'{w}'")
+        ax.set_xlabel("frame (10 ms)")
+    axes[0].set_ylabel("mel band")
+    ax = axes[n]
+    ax.imshow(mixed.inputs[0, 0].numpy(), origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
+    ax.set_title(f"mixup: {lam:g}·'{words[0]}' + {1 - lam:g}·'{words[1]}'")
+    ax.set_xlabel("frame (10 ms)")
+    ax = axes[n + 1]
+    ax.barh(range(ds.num_classes), mixed.targets[0].numpy(), color="tab:blue")
+    ax.set_yticks(range(ds.num_classes), ds.classes, fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_title("its soft label")
+    ax.set_xlabel("target probability")
+    fig.tight_layout()
+    return fig
+
+
+def find_data(data_dir=None):
+    """The Speech Commands copy (archive or folder) in ``data_dir`` (default: the default data folder), or None."""
+    from .data import _explicit_or_default
+    from .speech import find_speech_commands
+
+    return find_speech_commands(_explicit_or_default(data_dir))
