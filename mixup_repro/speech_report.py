@@ -262,7 +262,7 @@ def speech_claims(scale: str, out, *, seeds=None):
         verdict = judge(r, padj, direction=c.direction, applicable=applicable)
         ok = r.n >= 2
 
-        def rowname(side):
+        def rowname(side, c=c):
             if c.kind == "gain":
                 return f"{side[0]}: ERM − {_chosen_text(choices[(side[0], side[1])])}"
             return f"{side[0]}: {_chosen_text(choices[side])}"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_local_data import make_speech  # tests/ is on sys.path under pytest
 
 from mixup_repro import experiments as ex
 from mixup_repro import speech_report as sr
@@ -16,8 +17,6 @@ from mixup_repro.models import build_model, count_parameters
 from mixup_repro.results import atomic_write_json
 from mixup_repro.speech import read_speech_commands, speaker_split
 from mixup_repro.train import TrainConfig, fit, result_path, run_id
-
-from test_local_data import make_speech  # noqa: E402 (tests/ is on sys.path under pytest)
 
 REAL = Path(os.environ.get("MIXUP_REPRO_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 ARCHIVE = REAL / "speech-commands-test-v0.02.tar.gz"
