@@ -34,7 +34,7 @@ HELP = {
     "mix_prob": "probability that a batch is mixed at all",
     "mix_layer": "layer whose output is mixed for --method manifold (0 = input)",
     "noise_std": "standard deviation of the input noise for --method gaussian_noise",
-    "width": "base width of preact_resnet18 (64 = paper, 16 for CPU-scale runs)",
+    "width": "base width of preact_resnet18 and vgg11 (64 = paper, 8-16 for CPU-scale runs)",
     "dropout": "dropout probability before the classifier",
     "optimizer": "optimizer",
     "lr": "initial learning rate",
@@ -51,6 +51,10 @@ HELP = {
     "label_noise": "fraction of training labels replaced by uniform random labels",
     "val_fraction": "fraction of the training set held out and evaluated on instead of the test set",
     "fgsm_eps": "FGSM step sizes (pixel units in [0, 1]) evaluated on the final model",
+    "eval_split": "speech-commands: evaluate on the test speakers, the validation speakers, or both "
+                  "(test+validation: the validation numbers go to val_* curves and summary keys)",
+    "rnn_hidden": "hidden size of model gru",
+    "bidirectional": "model gru: also read the sequence backwards",
     "seed": "random seed (model init, data order, augmentation, mixing)",
     "precision": "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, or bf16",
     "channels_last": "channels_last memory format for image models (default: on CUDA only)",
@@ -79,10 +83,11 @@ def add_config_arguments(p: argparse.ArgumentParser, *, multi: bool = False) -> 
     """One option per :class:`~mixup_repro.train.TrainConfig` field, with its default shown in ``--help``."""
     from .data import DATASET_NAMES
     from .models import MODEL_NAMES
-    from .train import COMPILE_MODES, METHODS, TrainConfig
+    from .train import COMPILE_MODES, EVAL_SPLITS, METHODS, TrainConfig
 
     choices = {"dataset": DATASET_NAMES, "model": MODEL_NAMES, "method": METHODS, "pairing": ("random", "knn"),
-               "optimizer": ("sgd", "adam"), "precision": ("auto", "fp32", "bf16"), "compile": COMPILE_MODES}
+               "optimizer": ("sgd", "adam"), "precision": ("auto", "fp32", "bf16"), "compile": COMPILE_MODES,
+               "eval_split": EVAL_SPLITS}
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         hint, default = hints[f.name], f.default

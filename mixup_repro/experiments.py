@@ -69,12 +69,17 @@ FGSM_EPS = (0.01, 0.03, 0.1)
 evaluated on the test set (an evaluation-only field: it costs one extra pass per ε at the end, and makes
 the robustness and calibration tables share their runs with the headline and ablation tables)."""
 
+SPEECH_CPU_EPOCHS = 10
+"""Epochs of a CPU-scale speech run (the paper: 30), sized so that the whole speech table fits about 2 hours on
+2 cores (see :data:`TIME_MODEL` ``speech_epoch_s``)."""
+
 SCALES: dict[str, dict[str, dict]] = {
     # The paper's protocol is the TrainConfig defaults (PreAct ResNet-18 width 64, SGD momentum 0.9,
     # lr 0.1 divided by 10 at epochs 100 and 150 of 200, batch 128, weight decay 1e-4, full data).
     "paper": {
         "image": {"fgsm_eps": FGSM_EPS},
         "tabular": {},
+        "speech": {"epochs": 30},  # the paper's speech protocol: 30 epochs (Section 3.4)
     },
     # A CPU miniature in the paper's regime (ERM fits its training images): CIFAR-10, 1,000 images per class,
     # PreAct ResNet-18 width 8, 30 epochs, no augmentation (a measured pilot: with crop + flip at width 8 ERM
@@ -83,15 +88,17 @@ SCALES: dict[str, dict[str, dict]] = {
         "image": {"width": 8, "subset": 1000, "test_subset": 200, "test_subset_seed": 0, "batch_size": 64,
                   "lr": 0.05, "epochs": 30, "augment": False, "knn_k": 10, "fgsm_eps": FGSM_EPS},
         "tabular": {},
+        "speech": {"epochs": SPEECH_CPU_EPOCHS},
     },
     # Seconds per run: for tests of the machinery only, the numbers mean nothing.
     "smoke": {
         "image": {"width": 4, "subset": 5, "test_subset": 5, "batch_size": 25, "lr": 0.05, "epochs": 2,
                   "knn_k": 3, "fgsm_eps": (0.03,), "checkpoint_every": 1},
         "tabular": {"epochs": 2, "checkpoint_every": 1},
+        "speech": {"epochs": 1, "subset": 5, "checkpoint_every": 1},
     },
 }
-"""Per-scale :class:`TrainConfig` overrides, by kind of table (``image`` or ``tabular``). A config is
+"""Per-scale :class:`TrainConfig` overrides, by kind of table (``image``, ``tabular`` or ``speech``). A config is
 built as: TrainConfig defaults <- the table's ``base`` <- ``SCALES[scale][kind]`` <- the row's overrides
 <- dataset and seed."""
 
@@ -131,6 +138,12 @@ TIME_MODEL: dict[str, dict] = {
         "fgsm_train_fraction": 0.5,  # one FGSM pass ~ eval + this fraction of a training pass
         "model_factor": {"preact_resnet18": 1.0, "wrn28_10": 9.0, "densenet_bc_190": 17.0},
         "mlp_step_s": 0.0015,      # one Adam step of the 2 x 128 MLP, batch 16
+        # Speech table (pilot runs of 3-4 epochs, one thread, batch 100, 3,322 training clips, 2026-12-01, while the
+        # main CIFAR sweep ran on the same 2 cores: load average about 4, so about half a core per run; on an idle
+        # machine expect roughly half these times). Seconds per epoch: training plus the per-epoch evaluation of
+        # the validation (882) and test (686) speakers and of the 2,000-clip training sample (eval_train).
+        "speech_epoch_s": {"lenet": 6.4, "vgg11": 15.6, "gru": 7.1},  # vgg11 width 8; gru 64 units, bidirectional
+        "speech_load_s": 4.5,      # features from the cache, twice (training + test speakers, validation speakers)
     },
     "paper": {
         "source": "ASSUMPTION, not yet measured: one modern data-centre GPU per worker (A100 class, fp32), "
@@ -144,6 +157,8 @@ TIME_MODEL: dict[str, dict] = {
         "fgsm_train_fraction": 0.5,
         "model_factor": {"preact_resnet18": 1.0, "wrn28_10": 9.0, "densenet_bc_190": 17.0},
         "mlp_step_s": 0.0012,
+        "speech_epoch_s": {"lenet": 0.5, "vgg11": 0.6, "gru": 0.6},  # ASSUMPTION: small models, launch-bound
+        "speech_load_s": 5.0,
     },
 }
 TIME_MODEL["smoke"] = TIME_MODEL["cpu"]
@@ -209,6 +224,8 @@ METRIC_NAMES = {
     "overconfidence": "confidence − accuracy (%)",
     "train_error_noisy_labels": "train error on corrupted labels (%)",
     "train_error_clean_labels": "train error on clean labels (%)",
+    "val_final_error": "validation error (%)",
+    "val_final_ece": "validation ECE",
 }
 BASE_METRICS = ("final_error", "median_last10_error", "final_nll", "final_ece")
 """Reduced for every row of every table (mean and std over seeds)."""
@@ -498,9 +515,88 @@ def _eps_validation() -> Table:
     )
 
 
+SPEECH_PROTOCOL = {"dataset": "speech-commands", "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0,
+                   "batch_size": 100, "augment": False, "eval_split": "test+validation"}
+"""The speech table's protocol at every scale (the paper's Section 3.4: Adam, minibatches of 100, 30 epochs; no
+weight decay and lr 1e-3, Adam's default, are this reproduction's choices). ``eval_split="test+validation"``:
+every run is evaluated on the validation speakers (to choose α and ε) and on the test speakers (to report)."""
+SPEECH_MODELS = (
+    ("lenet", "LeNet", {"model": "lenet"}),
+    ("vgg11", "VGG-11", {"model": "vgg11", "width": 8}),
+    ("gru", "GRU", {"model": "gru", "rnn_hidden": 64, "bidirectional": True}),
+)
+"""(key, name, overrides) of the speech table's models: LeNet-style CNN (61,876 parameters), VGG-11 with batch
+norm at width 8 (145,540; the full width 64 has 9,228,236), bidirectional GRU with 64 units per direction (42,252),
+at 12 classes."""
+SPEECH_ALPHAS = (0.1, 0.2, 1.0)
+SPEECH_EPS = (0.05, 0.1, 0.2)
+SPEECH_FAMILIES = ("ERM", "mixup", "label smoothing", "mixup + label smoothing")
+_SMOKE_ONLY = {"smoke": "smoke scale: one candidate per method"}
+
+
+def speech_row_label(family: str, alpha: float | None = None, eps: float | None = None) -> str:
+    """The label of a speech-table row, e.g. ``mixup α=0.2``, ``mixup + label smoothing α=1, ε=0.1``."""
+    check_choice("family", family, SPEECH_FAMILIES)
+    if family == "ERM":
+        return "ERM"
+    if family == "mixup":
+        return f"mixup α={_eps_str(alpha)}"
+    if family == "label smoothing":
+        return f"label smoothing ε={_eps_str(eps)}"
+    return f"mixup + label smoothing α={_eps_str(alpha)}, ε={_eps_str(eps)}"
+
+
+def _speech() -> Table:
+    rows = []
+    for _, name, spec in SPEECH_MODELS:
+        cols = {"model": name}
+
+        def add(family, over, alpha=None, eps=None, spec=spec, cols=cols):
+            smoke = (alpha in (None, 0.2)) and (eps in (None, 0.1))  # the smoke scale runs one candidate per method
+            rows.append(Row(speech_row_label(family, alpha, eps), {**spec, **over}, cols, group=family,
+                            skip={} if smoke else _SMOKE_ONLY))
+
+        add("ERM", ERM)
+        for a in SPEECH_ALPHAS:
+            add("mixup", _mixup(a), alpha=a)
+        for e in SPEECH_EPS:
+            add("label smoothing", _ls(e), eps=e)
+        for a in SPEECH_ALPHAS:
+            for e in SPEECH_EPS:
+                add("mixup + label smoothing", _mixup_ls(e, a), alpha=a, eps=e)
+    return Table(
+        "speech", "Speech commands: mixup and mixup + label smoothing, CNNs against a recurrent net", tuple(rows),
+        kind="speech", base=SPEECH_PROTOCOL, seeds={"paper": 5, "cpu": 5, "smoke": 1},
+        metrics=("final_error", "final_ece", "val_final_error"), extra=("val_final_error", "val_final_ece"),
+        notes={"all": "A 12-class, 4,890-clip miniature of the paper's 30-class, 65,000-utterance experiment: the "
+                      "official test set of Speech Commands v0.02 (ten words, _silence_, _unknown_), split by speaker "
+                      "(3,322 training, 882 validation and 686 test clips; no speaker in two parts). Standardised "
+                      "40 x 101 log-mel spectrograms (CNNs) or 101 x 40 (time, mel) sequences (GRU); mixup mixes "
+                      "them directly. Adam (lr 1e-3, divided by 10 at 50 % and 75 % of the epochs, no weight "
+                      "decay), batch 100, no augmentation. Every run is evaluated on the validation speakers and on "
+                      "the test speakers: α and ε are chosen per model and method on the mean validation final "
+                      "error over seeds, and the chosen run's test error is reported. Models: LeNet-style CNN "
+                      "(61,876 parameters), VGG-11 with batch norm at width 8 (145,540), bidirectional GRU with 64 "
+                      "units per direction (42,252).",
+               "cpu": f"{SPEECH_CPU_EPOCHS} epochs (the paper: 30), 5 seeds per row (the seed changes the "
+                      "initialisation and the data order; the speakers of each part are the same for every seed). "
+                      "Time: pilot runs (one thread, 2026-12-01, while the main CIFAR sweep shared the 2 cores, so "
+                      "about half a core each) took 6.4 s (LeNet), 15.6 s (VGG-11) and 7.1 s (GRU) per epoch, "
+                      "training and evaluation; at those speeds the 240 runs take about 3.5 h with --workers 2 "
+                      "(--dry-run), on an idle 2-core machine about half of that (not measured).",
+               "paper": "30 epochs as the paper (at the same models' sizes; the dataset stays the miniature), 5 seeds.",
+               "smoke": "Smoke scale: 5 training clips per class, 1 epoch, only α=0.2 and ε=0.1 rows; the numbers "
+                        "mean nothing."},
+    )
+
+
 TABLES: dict[str, Table] = {t.name: t for t in (_headline(), _ablation(), _label_noise(), _uci(), _calibration(),
-                                                  _robustness(), _eps_validation())}
+                                                  _robustness(), _eps_validation(), _speech())}
 """Every declared experiment, by name."""
+
+ALL_TABLES: tuple[str, ...] = tuple(n for n, t in TABLES.items() if t.kind != "speech")
+"""The tables of ``table all`` (and of the README's results section): the speech table keeps its own results folder
+(``results/speech``) and its own command, ``table speech``."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -519,6 +615,11 @@ def _check_scale(scale) -> str:
 
 
 def _resolve_dataset(table: Table, dataset, scale: str = "paper") -> str | None:
+    if table.kind == "speech":
+        if dataset not in (None, "speech-commands"):
+            raise ValueError(f"--dataset does not apply to table {table.name!r}: its rows fix the dataset "
+                             f"(speech-commands), got {dataset!r}")
+        return None
     if table.kind == "tabular":
         if dataset is not None:
             raise ValueError(f"--dataset does not apply to table {table.name!r}: its rows fix the datasets "
@@ -698,6 +799,10 @@ def estimate_seconds(cfg: TrainConfig, scale: str) -> float:
     else:
         n_eval = n_test
     fixed = tm["startup_s"]
+    if cfg.dataset == "speech-commands":  # per-epoch costs measured at 3,322 training clips
+        n = min(3322, cfg.subset * 12) if cfg.subset is not None else 3322
+        per_epoch = tm["speech_epoch_s"].get(cfg.model, max(tm["speech_epoch_s"].values())) * (0.3 + 0.7 * n / 3322)
+        return fixed + tm["speech_load_s"] + cfg.epochs * per_epoch
     if pixels == 0:  # MLP on tabular data; evaluation is negligible
         steps = -(-n_train // cfg.batch_size) * cfg.epochs
         return fixed + tm["load_s"]["tabular"] + steps * tm["mlp_step_s"]
@@ -1319,7 +1424,7 @@ _PROG = "mixup-repro table"
 
 
 def _cmd_table(args) -> int:
-    names = list(TABLES) if args.name == "all" else [args.name]
+    names = list(ALL_TABLES) if args.name == "all" else [args.name]
     out = Path(args.out) if args.out is not None else Path("results") / args.scale
     try:  # every argument is checked before anything is written
         specs = _specs(names, args.dataset, args.rows)
@@ -1378,10 +1483,10 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
         description="Compute the missing runs of a declared table into --out (one results file per run, shared "
                     "between tables), then write <out>/tables/<name>.csv and .md. Finished runs are never "
                     "redone; a stopped sweep resumes where it stopped. Tables: " + ", ".join(TABLES) +
-                    "; 'all' runs every table in one pool.",
+                    "; 'all' runs every table but speech in one pool.",
         epilog="examples: python -m mixup_repro table headline --scale cpu --workers 2 --dry-run ; "
                "python -m mixup_repro table ablation --scale paper --print-commands")
-    p.add_argument("name", choices=[*TABLES, "all"], metavar="NAME", help="table: " + ", ".join(TABLES) + ", all")
+    p.add_argument("name", choices=[*TABLES, "all"], metavar="NAME", help="table: " + ", ".join(TABLES) + ", all (every table but speech)")
     p.add_argument("--scale", choices=list(SCALES), default="cpu",
                    help="cpu (about 45 min for all tables with --workers 2), paper (the paper's protocol), "
                         "smoke (seconds, for tests); default: cpu")

@@ -7,12 +7,17 @@
 * ``wrn28_10`` -- Wide ResNet 28-10 (36,479,194 parameters at 10 classes);
 * ``densenet_bc_190`` -- DenseNet-BC, depth 190, growth rate 40 (25,624,906 parameters at 10 classes);
 * ``mlp`` -- the paper's UCI network, two hidden layers of 128 ReLU units;
-* ``gru`` -- a one-layer GRU sequence classifier (reads single-channel images row by row).
+* ``gru`` -- a one-layer GRU sequence classifier (reads single-channel images row by row; optionally
+  bidirectional), which reads log-mel spectrograms as ``(B, time, mel)``;
+* ``lenet`` -- a LeNet-5-style CNN for single-channel spectrograms (61,876 parameters at 12 classes);
+* ``vgg11`` -- VGG-11 with batch norm (configuration "A"), width a parameter (at 12 classes and 1 channel:
+  9,228,236 parameters at width 64, 579,068 at 16, 145,540 at 8).
 
 Every model's ``forward(x, mix_layer=None, mix_fn=None)`` supports manifold mixup: layer ``k = 0`` is
 the input, ``k = 1`` the output of the stem, ``k = 2, ...`` the outputs of the successive stages, up to
 ``model.num_mix_layers - 1``. When ``mix_layer == k`` the hidden tensor ``h`` at that point is replaced
-by ``mix_fn(h)`` (which must keep its shape). ``mlp`` and ``gru`` only accept ``k = 0``.
+by ``mix_fn(h)`` (which must keep its shape). ``mlp`` and ``gru`` only accept ``k = 0``; ``gru`` mixes its
+3-D ``(B, T, F)`` input directly.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ __all__ = [
     "MODEL_NAMES",
     "DenseNetBC",
     "GRUClassifier",
+    "LeNet",
+    "VGG11",
     "MixableNet",
     "PreActBlock",
     "PreActResNet18",
@@ -426,6 +433,99 @@ class DenseNetBC(MixableNet):
 
 
 # --------------------------------------------------------------------------------------------------
+# Spectrogram CNNs: LeNet-style and VGG-11 (the paper's speech models, Section 3.4)
+# --------------------------------------------------------------------------------------------------
+class LeNet(MixableNet):
+    """A LeNet-5-style CNN: conv5x5(6)-ReLU-maxpool2, conv5x5(16)-ReLU-maxpool2, FC 120-84-classes.
+
+    Made independent of the input size by an adaptive average pooling of the second feature map to 5 x 5
+    (LeNet-5's 16 x 5 x 5 = 400 features), so the parameter count does not depend on the spectrogram's size:
+    ``(k·k·in + 1)·6 + (25·6 + 1)·16 + (400 + 1)·120 + (120 + 1)·84 + (84 + 1)·classes`` (61,876 at 12 classes
+    and 1 channel). Inputs must be at least 16 x 16. Mix layers: 0 input, 1 conv block 1, 2 conv block 2.
+
+    Parameters
+    ----------
+    num_classes : int
+        Number of classes (>= 2).
+    in_channels : int
+        Input channels (1 for a spectrogram).
+    dropout : float
+        Dropout probability before each fully connected layer after the first, in [0, 1).
+    """
+
+    def __init__(self, num_classes: int = 12, in_channels: int = 1, dropout: float = 0.0):
+        super().__init__()
+        num_classes = check_num_classes(num_classes)
+        self.in_channels = check_int("in_channels", in_channels, low=1)
+        dropout = _check_dropout(dropout)
+        self.stages = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(self.in_channels, 6, 5), nn.ReLU(), nn.MaxPool2d(2)),
+            nn.Sequential(nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2)),
+        ])
+
+        def drop() -> nn.Module:
+            return nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(5), nn.Flatten(1), nn.Linear(400, 120), nn.ReLU(), drop(),
+                                  nn.Linear(120, 84), nn.ReLU(), drop(), nn.Linear(84, num_classes))
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        _check_image(x, self.in_channels)
+        if x.shape[2] < 16 or x.shape[3] < 16:
+            raise ValueError(f"x must be at least 16 x 16 for lenet (two 5x5 convolutions and 2x2 poolings), "
+                             f"got {tuple(x.shape)}")
+
+
+VGG11_CONFIG = (1, "M", 2, "M", 4, 4, "M", 8, 8, "M", 8, 8, "M")
+"""VGG-11 (configuration "A"): channels in units of ``width`` (64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M
+at width 64); "M" is a 2x2 max pooling."""
+
+
+class VGG11(MixableNet):
+    """VGG-11 with batch norm: eight conv3x3-BN-ReLU layers and five 2x2 max poolings, then global average pooling
+    and one linear layer (the CIFAR-style VGG head; the paper's speech experiment names VGG-11 only).
+
+    Channels are ``width * (1, 2, 4, 4, 8, 8, 8, 8)`` (64 gives VGG-11's 64 ... 512). The poolings use
+    ``ceil_mode`` so that short inputs (a 40 x 101 spectrogram becomes 2 x 4 after five) never vanish. Mix
+    layers: 0 input, 1..5 the output of each of the five blocks that end in a pooling.
+
+    Parameters
+    ----------
+    num_classes : int
+        Number of classes (>= 2).
+    in_channels : int
+        Input channels (1 for a spectrogram).
+    width : int
+        Channels of the first layer (64 for VGG-11; a narrow 8 or 16 fits a CPU).
+    dropout : float
+        Dropout probability before the linear layer, in [0, 1).
+    """
+
+    def __init__(self, num_classes: int = 12, in_channels: int = 1, width: int = 64, dropout: float = 0.0):
+        super().__init__()
+        num_classes = check_num_classes(num_classes)
+        self.in_channels = check_int("in_channels", in_channels, low=1)
+        width = check_int("width", width, low=1)
+        dropout = _check_dropout(dropout)
+        stages, block, planes = [], [], self.in_channels
+        for item in VGG11_CONFIG:
+            if item == "M":
+                block.append(nn.MaxPool2d(2, ceil_mode=True))
+                stages.append(nn.Sequential(*block))
+                block = []
+            else:
+                out = width * item
+                block += [nn.Conv2d(planes, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+                planes = out
+        self.stages = nn.ModuleList(stages)
+        self.head = _PoolHead(planes, num_classes, dropout, bn_relu=False)
+        _init_conv_bn_linear(self)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        _check_image(x, self.in_channels)
+
+
+# --------------------------------------------------------------------------------------------------
 # Small models: MLP (UCI) and GRU (sequences)
 # --------------------------------------------------------------------------------------------------
 class MLP(MixableNet):
@@ -471,12 +571,14 @@ class MLP(MixableNet):
 
 
 class _GRUHead(nn.Module):
-    def __init__(self, in_features: int, hidden: int, num_layers: int, num_classes: int, dropout: float):
+    def __init__(self, in_features: int, hidden: int, num_layers: int, num_classes: int, dropout: float,
+                 bidirectional: bool = False):
         super().__init__()
         self.gru = nn.GRU(in_features, hidden, num_layers=num_layers, batch_first=True,
-                          dropout=dropout if num_layers > 1 else 0.0)
+                          dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional)
+        self.bidirectional = bidirectional
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.linear = nn.Linear(hidden, num_classes)
+        self.linear = nn.Linear(hidden * (2 if bidirectional else 1), num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 4:  # (B, 1, H, W): rows as time steps
@@ -484,11 +586,14 @@ class _GRUHead(nn.Module):
         # the GRU itself runs in fp32: under CUDA autocast, cuDNN's RNNs are cast to fp16 whatever dtype was asked
         with torch.autocast(x.device.type, enabled=False):
             _, h_n = self.gru(x.float())
-        return self.linear(self.dropout(h_n[-1]))
+        # the last layer's final state; bidirectional: forward (after the last step) and backward (after the first)
+        last = torch.cat([h_n[-2], h_n[-1]], 1) if self.bidirectional else h_n[-1]
+        return self.linear(self.dropout(last))
 
 
 class GRUClassifier(MixableNet):
-    """GRU sequence classifier: ``GRU(F, hidden, batch_first)`` and a linear head on the last hidden state.
+    """GRU sequence classifier: ``GRU(F, hidden, batch_first)`` and a linear head on the last hidden state
+    (bidirectional: the forward direction's last state and the backward direction's, concatenated).
 
     Takes ``(B, T, F)`` sequences. A single-channel image batch ``(B, 1, H, W)`` is read row by row as a
     sequence of ``H`` steps of ``W`` features (so ``in_channels`` must equal ``W``, e.g. 28 for
@@ -506,18 +611,22 @@ class GRUClassifier(MixableNet):
         Number of stacked GRU layers (1).
     dropout : float
         Dropout before the linear head (and between GRU layers when ``num_layers > 1``), in [0, 1).
+    bidirectional : bool
+        Run a second GRU over the reversed sequence (parameters doubled, head input ``2 * hidden``).
     """
 
     def __init__(self, num_classes: int = 2, in_features: int = 1, hidden: int = 128, num_layers: int = 1,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, bidirectional: bool = False):
         super().__init__()
         num_classes = check_num_classes(num_classes)
         self.in_features = check_int("in_channels", in_features, low=1)
         hidden = check_int("hidden", hidden, low=1)
         num_layers = check_int("num_layers", num_layers, low=1)
         dropout = _check_dropout(dropout)
+        if not isinstance(bidirectional, bool):
+            raise TypeError(f"bidirectional must be True or False, got {bidirectional!r}")
         self.stages = nn.ModuleList()
-        self.head = _GRUHead(self.in_features, hidden, num_layers, num_classes, dropout)
+        self.head = _GRUHead(self.in_features, hidden, num_layers, num_classes, dropout, bidirectional)
 
     def _check_input(self, x: torch.Tensor) -> None:
         ok = (x.dim() == 3 and x.shape[2] == self.in_features) or (
@@ -535,7 +644,9 @@ _BUILDERS: dict[str, tuple[Callable[..., MixableNet], dict]] = {
     "wrn28_10": (WideResNet, {"depth": 28, "widen_factor": 10, "dropout": 0.0}),
     "densenet_bc_190": (DenseNetBC, {"depth": 190, "growth_rate": 40, "compression": 0.5, "dropout": 0.0}),
     "mlp": (MLP, {"hidden": 128, "dropout": 0.0}),
-    "gru": (GRUClassifier, {"hidden": 128, "num_layers": 1, "dropout": 0.0}),
+    "gru": (GRUClassifier, {"hidden": 128, "num_layers": 1, "dropout": 0.0, "bidirectional": False}),
+    "lenet": (LeNet, {"dropout": 0.0}),
+    "vgg11": (VGG11, {"width": 64, "dropout": 0.0}),
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(_BUILDERS)
@@ -556,7 +667,7 @@ def build_model(name: str, num_classes: int, in_channels: int, **kw) -> MixableN
     **kw
         Model options: ``preact_resnet18``: width, dropout; ``wrn28_10``: depth, widen_factor, dropout;
         ``densenet_bc_190``: depth, growth_rate, compression, dropout; ``mlp``: hidden, dropout;
-        ``gru``: hidden, num_layers, dropout.
+        ``gru``: hidden, num_layers, dropout, bidirectional; ``lenet``: dropout; ``vgg11``: width, dropout.
 
     Returns
     -------

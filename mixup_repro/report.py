@@ -602,6 +602,7 @@ _PARAM_CHECKS = {
     "paper_results_dir": lambda n, v: None if v is None else _check_path(n, v),
     "run_missing": check_bool,
     "max_live_runs": lambda n, v: None if v is None else check_int(n, v, low=0),
+    "data_dir": lambda n, v: None if v is None else _check_path(n, v),
 }
 
 
@@ -613,7 +614,7 @@ def check_params(**params) -> dict:
     default / all), ``seeds`` (None or a list of distinct integers >= 0), ``rows`` (None, or row labels, keys
     or key values, or a name of :data:`ROW_PRESETS` such as ``"core"``), ``results_dir`` and
     ``paper_results_dir`` (a path, or None), ``run_missing`` (true or false), ``max_live_runs`` (None or an
-    integer >= 0). Raises ``ValueError`` naming the parameter; also when ``results_dir`` names a folder that does
+    integer >= 0), ``data_dir`` (None for the default data folder, or a path). Raises ``ValueError`` naming the parameter; also when ``results_dir`` names a folder that does
     not exist while ``run_missing`` is false (nothing would fill the tables: a typo, or runs not computed yet).
     """
     from .book import validate_params
@@ -1350,6 +1351,8 @@ def readme_summary(results_dir="results", speed_dir=None) -> str:
         out.append(SCALE_NOTES[scale])
         frames = {}
         for name, table in TABLES.items():
+            if table.kind == "speech":  # its results live in results/speech (chapter 12), not results/<scale>
+                continue
             ds = None if table.kind == "tabular" else image_ds
             df = summarize(name, scale, folder, dataset=ds)
             frames[name] = df

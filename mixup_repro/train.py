@@ -92,6 +92,10 @@ CUTMIX_SWITCH_PROB = 0.5
 TRAIN_EVAL_SAMPLE = 2000
 """Training images (a fixed sample) behind the per-epoch ``train_error`` curve; the final value uses all."""
 
+EVAL_SPLITS = ("test", "validation", "test+validation")
+SPEAKER_SPLIT_DATASETS = ("speech-commands",)
+"""Datasets split by speaker with their own validation speakers (``eval_split`` applies to them only)."""
+
 RUNTIME_FIELDS = ("device", "data_dir", "checkpoint_every", "channels_last", "compile", "eval_train")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 MAX_SEED = 2**32 - 1  # the random streams are seeded with seed * 1000 + ..., which must fit in 64 bits
@@ -112,6 +116,15 @@ class TrainConfig:
     from the curve): the regime check of whether the run fits its training data.
     ``val_fraction`` holds out part of the training set and evaluates on it instead of the test set.
     ``fgsm_eps`` lists FGSM perturbation sizes (in [0, 1] pixel units) evaluated on the final model.
+    ``eval_split`` (speech-commands only, whose split by speaker has its own validation speakers; ``val_fraction``
+    does not apply there): ``"test"`` evaluates on the test speakers, ``"validation"`` on the validation speakers
+    instead, ``"test+validation"`` on the test speakers (the curves and summary, as always) **and** on the
+    validation speakers (curves ``val_loss``, ``val_error``, ``val_ece``; summary ``val_final_error``,
+    ``val_median_last10_error``, ``val_best_error``, ``val_final_nll``, ``val_final_ece``, ``val_num_eval``), so
+    that one run serves both the choice of a hyper-parameter on the validation speakers and the report on the
+    test speakers (nothing is chosen on the test speakers). ``rnn_hidden`` and ``bidirectional`` shape the
+    ``gru`` model; ``width`` is the width of ``preact_resnet18`` and ``vgg11``. On speech-commands, ``gru`` reads
+    the ``(time, mel)`` sequence layout and the CNNs the ``(1, mel, time)`` spectrogram.
     ``precision="auto"`` trains with bf16 autocast on CUDA and fp32 on the CPU; ``channels_last=None``
     uses the channels_last memory format for image models on CUDA only. ``compile`` wraps the model in
     :func:`torch.compile` with that mode (``reduce-overhead`` adds CUDA graphs); its compile time is
@@ -147,6 +160,9 @@ class TrainConfig:
     label_noise: float = 0.0
     val_fraction: float = 0.0
     fgsm_eps: tuple[float, ...] = ()
+    eval_split: str = "test"
+    rnn_hidden: int = 128
+    bidirectional: bool = False
     seed: int = 0
     precision: str = "auto"
     channels_last: bool | None = None
@@ -207,6 +223,19 @@ class TrainConfig:
         put("fgsm_eps", tuple(check_real("fgsm_eps", e, low=0.0, high=1.0) for e in self.fgsm_eps))
         if self.fgsm_eps and self.dataset not in IMAGE_DATASETS:
             raise ValueError(f"fgsm_eps needs an image dataset; {self.dataset!r} is not one")
+        check_choice("eval_split", self.eval_split, EVAL_SPLITS)
+        if self.eval_split != "test" and self.dataset not in SPEAKER_SPLIT_DATASETS:
+            raise ValueError(f"eval_split = {self.eval_split!r} needs a dataset with its own validation split "
+                             f"({', '.join(SPEAKER_SPLIT_DATASETS)}); for {self.dataset!r} use val_fraction")
+        if self.val_fraction > 0 and self.dataset in SPEAKER_SPLIT_DATASETS:
+            raise ValueError(f"val_fraction does not apply to {self.dataset!r}, whose validation speakers are "
+                             "disjoint from its training speakers: use eval_split = 'validation' or "
+                             "'test+validation'")
+        put("rnn_hidden", check_int("rnn_hidden", self.rnn_hidden, low=1))
+        check_bool("bidirectional", self.bidirectional)
+        if (self.rnn_hidden != 128 or self.bidirectional) and self.model != "gru":
+            raise ValueError(f"rnn_hidden and bidirectional shape model 'gru' only; model {self.model!r} would "
+                             "ignore them")
         put("seed", check_int("seed", self.seed, low=0, high=MAX_SEED))
         check_choice("precision", self.precision, ("auto", "fp32", "bf16"))
         if self.channels_last is not None and not isinstance(self.channels_last, bool):
@@ -384,8 +413,24 @@ class _Dist:
         return received or ("SIGTERM" if int(flag) else None)
 
 
+def _speech_kw(cfg: TrainConfig, eval_split: str) -> dict:
+    """``load_dataset`` options of a speaker-split dataset: the evaluation speakers and the layout the model reads."""
+    if cfg.dataset not in SPEAKER_SPLIT_DATASETS:
+        return {}
+    return {"eval_split": eval_split, "layout": "sequence" if cfg.model == "gru" else "cnn"}
+
+
+def _validation_data(cfg: TrainConfig, device: torch.device):
+    """The validation speakers ``(x, y)`` on ``device`` for ``eval_split="test+validation"``, else None."""
+    if cfg.eval_split != "test+validation":
+        return None
+    ds = load_dataset(cfg.dataset, cfg.data_dir, **_speech_kw(cfg, "validation"))
+    return ds.x_test.to(device), ds.y_test.to(device)
+
+
 def _prepare_data(cfg: TrainConfig, device: torch.device):
-    ds = load_dataset(cfg.dataset, cfg.data_dir)
+    main_split = "validation" if cfg.eval_split == "validation" else "test"
+    ds = load_dataset(cfg.dataset, cfg.data_dir, **_speech_kw(cfg, main_split))
     if cfg.subset is not None:
         ds = ds.select_train(subset_per_class(ds.y_train, cfg.subset, seed=cfg.seed))
     if cfg.test_subset is not None:
@@ -409,14 +454,11 @@ def _model_for(cfg: TrainConfig, ds) -> nn.Module:
     elif cfg.model == "gru":
         in_ch = shape[-1]
     else:
-        if ds.kind != "image":
-            raise ValueError(f"model {cfg.model!r} needs image data; dataset {cfg.dataset!r} is {ds.kind} "
-                             "(use model 'mlp')")
+        if ds.kind not in ("image", "spectrogram"):
+            raise ValueError(f"model {cfg.model!r} needs image or spectrogram data; dataset {cfg.dataset!r} is "
+                             f"{ds.kind} (use model 'mlp'" + (" or 'gru'" if ds.kind == "sequence" else "") + ")")
         in_ch = ds.in_channels
-    kw = {"dropout": cfg.dropout}
-    if cfg.model == "preact_resnet18":
-        kw["width"] = cfg.width
-    model = build_model(cfg.model, ds.num_classes, in_ch, **kw)
+    model = build_model(cfg.model, ds.num_classes, in_ch, **_model_options(cfg))
     if cfg.method == "manifold" and cfg.mix_layer >= model.num_mix_layers:
         raise ValueError(f"mix_layer must be in [0, {model.num_mix_layers - 1}] for model {cfg.model!r}, "
                          f"got {cfg.mix_layer}")
@@ -760,6 +802,16 @@ def _remove_empty(folder: Path, top: Path) -> None:
         folder = folder.parent
 
 
+def _model_options(cfg: TrainConfig) -> dict:
+    """The :func:`~mixup_repro.models.build_model` options a config sets."""
+    kw = {"dropout": cfg.dropout}
+    if cfg.model in ("preact_resnet18", "vgg11"):
+        kw["width"] = cfg.width
+    if cfg.model == "gru":
+        kw.update(hidden=cfg.rnn_hidden, bidirectional=cfg.bidirectional)
+    return kw
+
+
 def _model_size(cfg: TrainConfig) -> tuple[int, int]:
     """(parameter bytes, buffer bytes) of the run's model, built on the meta device (no memory; for
     wrn28_10 / densenet_bc_190 the first call takes a few seconds, spent in torch's meta decompositions).
@@ -771,13 +823,11 @@ def _model_size(cfg: TrainConfig) -> tuple[int, int]:
     from .data import IMAGE_DATASETS as images
 
     image = cfg.dataset in images or cfg.dataset == "random-cifar"
-    classes = 100 if image else 10
-    in_ch = {"mlp": 3072 if image else 64, "gru": 32 if image else 64}.get(cfg.model, 3)
-    kw = {"dropout": cfg.dropout}
-    if cfg.model == "preact_resnet18":
-        kw["width"] = cfg.width
+    speech = cfg.dataset in SPEAKER_SPLIT_DATASETS
+    classes = 100 if image else 12 if speech else 10
+    in_ch = {"mlp": 3072 if image else 4040 if speech else 64, "gru": 32 if image else 64}.get(cfg.model, 3)
     with torch.device("meta"):
-        model = build_model(cfg.model, classes, in_ch, **kw)
+        model = build_model(cfg.model, classes, in_ch, **_model_options(cfg))
     params = sum(p.numel() * p.element_size() for p in model.parameters())
     buffers = sum(b.numel() * b.element_size() for b in model.buffers())
     return params, buffers
@@ -940,6 +990,9 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
         train_sample = torch.randperm(ds.num_train, generator=g)[:TRAIN_EVAL_SAMPLE].sort().values.to(device)
     if cfg.label_noise > 0:
         curve_keys += ["train_error_noisy_labels", "train_error_clean_labels"]
+    val_data = _validation_data(cfg, device)
+    if val_data is not None:
+        curve_keys += ["val_loss", "val_error", "val_ece"]
     curves = {k: [] for k in curve_keys}
     train_times: list[float] = []  # seconds of training per epoch (kept out of the curves, which are exact)
     eval_times: list[float] = []  # seconds of the per-epoch evaluation
@@ -1077,6 +1130,9 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
                     # mean over an empty set is NaN, stored as null (not 0, which would read "nothing memorized")
                     row += [wrong[corrupted].double().mean() * 100,
                             (pred != clean_y)[~corrupted].double().mean() * 100]
+                if val_data is not None:  # the validation speakers, beside the test speakers
+                    vev = evaluate(model, *val_data, inputs)
+                    row += [vev["loss"], vev["error"], vev["ece"]]
                 vals = torch.stack([v.double().cpu() for v in row]).tolist()  # the one host sync per epoch
                 curves["epoch"].append(epoch + 1)
                 curves["lr"].append(lr)
@@ -1105,6 +1161,8 @@ def _fit(cfg, rid, out, path, ckpt_path, device, dist_, quiet, keep_model, save_
         if len(commits) > 1:
             record["git_commits_earlier_sittings"] = commits[:-1]
         record["timing"] = _timing(cfg, train_times, eval_times, epoch_ends)
+        if val_data is not None:
+            record["summary"]["val_num_eval"] = int(val_data[1].shape[0])
         record["tf32_training"] = tf32_training  # may cuDNN use TF32 in training steps (None: not a CUDA run)
         if stop.received:  # stopped while finishing: the final checkpoint holds the training; no results
             written = ckpt_path if ckpt_path is not None and ckpt_path.exists() else None
@@ -1149,7 +1207,7 @@ def _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t
         "final_nll": curves["test_loss"][-1],
         "final_ece": curves["test_ece"][-1],
         "final_train_loss": curves["train_loss"][-1],
-        "evaluated_on": "validation" if cfg.val_fraction > 0 else "test",
+        "evaluated_on": "validation" if cfg.val_fraction > 0 or cfg.eval_split == "validation" else "test",
         "num_train": ds.num_train,
         "num_eval": ds.num_test,
     }
@@ -1158,6 +1216,11 @@ def _finish(cfg, rid, model, ds, inputs, curves, device, started, wall_before, t
         summary["final_train_error"] = float(evaluate(model, ds.x_train, ds.y_train, inputs)["error"])  # all of them
         summary["train_error_curve_sample"] = min(ds.num_train, TRAIN_EVAL_SAMPLE)
         summary["epoch_train_error_below_1"] = next((e for e, v in zip(curves["epoch"], tr) if v < 1.0), None)
+    if "val_error" in curves:  # eval_split "test+validation": the validation speakers' numbers, for selection
+        verr = curves["val_error"]
+        summary.update(val_median_last10_error=statistics.median(verr[-10:]), val_final_error=verr[-1],
+                       val_best_error=min(verr), val_final_nll=curves["val_loss"][-1],
+                       val_final_ece=curves["val_ece"][-1])
     counts = evaluate(model, ds.x_test, ds.y_test, inputs)["counts"]
     summary["reliability"] = reliability_from_counts(counts)
     for eps in cfg.fgsm_eps:

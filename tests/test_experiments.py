@@ -57,7 +57,8 @@ def _fake_result(cfg: TrainConfig, out: Path, *, err: float, ece: float = 0.05) 
 # ----------------------------------------------------------------------------------------------------------
 def test_tables_declared_with_unique_row_keys_and_valid_configs():
     assert set(ex.TABLES) == {"headline", "ablation", "label_noise", "uci", "calibration", "robustness",
-                              "eps_validation"}
+                              "eps_validation", "speech"}
+    assert "speech" not in ex.ALL_TABLES and len(ex.ALL_TABLES) == 7
     for name, table in ex.TABLES.items():
         keys = [r.key for r in table.rows]
         assert len(keys) == len(set(keys)), name
@@ -136,7 +137,7 @@ def test_print_commands_reproduce_the_configs(tmp_path, capsys):
     rc, stdout, _ = _cli(["table", "all", "--scale", "cpu", "--print-commands", "--out", str(out)], capsys)
     assert rc == 0
     lines = stdout.strip().splitlines()
-    expected = {run_id(c) for n in ex.TABLES for _, c in ex.table_configs(n, "cpu")}
+    expected = {run_id(c) for n in ex.ALL_TABLES for _, c in ex.table_configs(n, "cpu")}
     assert len(lines) == len(expected)
     parser = build_parser()
     got = set()

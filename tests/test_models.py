@@ -54,7 +54,7 @@ def _mix(h: torch.Tensor) -> torch.Tensor:
 
 
 def test_model_names():
-    assert MODEL_NAMES == ("preact_resnet18", "wrn28_10", "densenet_bc_190", "mlp", "gru")
+    assert MODEL_NAMES == ("preact_resnet18", "wrn28_10", "densenet_bc_190", "mlp", "gru", "lenet", "vgg11")
 
 
 @pytest.mark.parametrize("name,in_ch,kw,expected", [

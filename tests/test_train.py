@@ -115,7 +115,7 @@ def test_bad_config(kwargs, match):
 
 
 def test_cnn_on_points_is_refused():
-    with pytest.raises(ValueError, match=r"needs image data"):
+    with pytest.raises(ValueError, match=r"needs image or spectrogram data"):
         fit(TrainConfig(dataset="iris", device="cpu", epochs=1), quiet=True)
 
 
