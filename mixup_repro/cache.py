@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import numpy as np
 
 from .results import atomic_write_bytes
 
-__all__ = ["CACHE_ENV", "cache_dir", "file_sha256", "folder_fingerprint", "load_cached_arrays", "save_cached_arrays"]
+__all__ = ["CACHE_ENV", "cache_dir", "decode_once", "file_sha256", "folder_fingerprint", "load_cached_arrays",
+           "save_cached_arrays", "source_key"]
 
 CACHE_ENV = "MIXUP_REPRO_CACHE"
 """Environment variable that overrides :func:`cache_dir`."""
@@ -92,3 +94,37 @@ def load_cached_arrays(path) -> tuple[dict[str, np.ndarray], dict] | None:
         path.unlink(missing_ok=True)
         return None
     return arrays, meta
+
+
+def source_key(source: Path, pattern: str, what: str) -> tuple[str, dict]:
+    """The cache key of a local copy and its checksum record: an archive's SHA-256, or a folder's fingerprint
+    (``pattern`` selects its files). ``FileNotFoundError`` names ``what`` and the path when it is neither."""
+    if source.is_dir():
+        key = folder_fingerprint(source, pattern)
+        return key, {"fingerprint": key}
+    if source.is_file():
+        key = file_sha256(source)
+        return key, {"sha256": key}
+    raise FileNotFoundError(f"{what} {source} not found")
+
+
+def decode_once(cache_file: Path, decode, meta: dict, *, use_cache: bool = True) -> tuple[dict, dict]:
+    """``decode()``'s arrays, read from ``cache_file`` when a valid copy is there, else decoded and cached.
+
+    Returns the arrays and ``{"decode_s": seconds the decode took (when it was done), "cached": bool}``. An
+    unwritable cache only costs the decode next time.
+    """
+    if use_cache:
+        hit = load_cached_arrays(cache_file)
+        if hit is not None:
+            arrays, stored = hit
+            return arrays, {"decode_s": stored.get("decode_s"), "cached": True}
+    t0 = time.perf_counter()
+    arrays = decode()
+    decode_s = round(time.perf_counter() - t0, 2)
+    if use_cache:
+        try:
+            save_cached_arrays(cache_file, arrays, {**meta, "decode_s": decode_s})
+        except OSError:
+            pass
+    return arrays, {"decode_s": decode_s, "cached": False}

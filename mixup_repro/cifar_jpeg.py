@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import io
 import tarfile
-import time
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .cache import cache_dir, file_sha256, folder_fingerprint, load_cached_arrays, save_cached_arrays
+from .cache import cache_dir, decode_once, source_key
 
 __all__ = ["CIFAR10_CLASSES", "JPEG_ARCHIVE", "JPEG_FOLDER", "JPEG_LABEL", "OFFICIAL_LABEL", "find_cifar10_jpeg",
            "read_cifar10_jpeg"]
@@ -138,28 +137,10 @@ def read_cifar10_jpeg(source, *, per_class: dict[str, int] | None = None, use_ca
     """
     source = Path(source).expanduser()
     per_class = dict(PER_CLASS if per_class is None else per_class)
-    if source.is_dir():
-        key, info = folder_fingerprint(source, "*.jpg"), {"fingerprint": None}
-        info["fingerprint"] = key
-    elif source.is_file():
-        key = file_sha256(source)
-        info = {"sha256": key}
-    else:
-        raise FileNotFoundError(f"CIFAR-10 JPEG copy {source} not found")
-    info = {"name": "cifar10", "label": JPEG_LABEL, "kind": "jpeg-copy", "path": str(source.resolve()), **info}
+    key, checksum = source_key(source, "*.jpg", "CIFAR-10 JPEG copy")
+    info = {"name": "cifar10", "label": JPEG_LABEL, "kind": "jpeg-copy", "path": str(source.resolve()), **checksum}
     tag = "-".join(f"{k}{v}" for k, v in sorted(per_class.items()))
-    cache_file = cache_dir() / "cifar10-jpeg" / f"{key[:16]}-{tag}.npz"
-    if use_cache:
-        hit = load_cached_arrays(cache_file)
-        if hit is not None:
-            arrays, meta = hit
-            return arrays, {**info, "decode_s": meta.get("decode_s"), "cached": True}
-    t0 = time.perf_counter()
-    arrays = _decode_all(source, per_class)
-    decode_s = round(time.perf_counter() - t0, 2)
-    if use_cache:
-        try:
-            save_cached_arrays(cache_file, arrays, {"source": str(source), "key": key, "decode_s": decode_s})
-        except OSError:  # an unwritable cache only costs the decode next time
-            pass
-    return arrays, {**info, "decode_s": decode_s, "cached": False}
+    arrays, how = decode_once(cache_dir() / "cifar10-jpeg" / f"{key[:16]}-{tag}.npz",
+                              lambda: _decode_all(source, per_class), {"source": str(source), "key": key},
+                              use_cache=use_cache)
+    return arrays, {**info, **how}

@@ -398,14 +398,9 @@ def validate_gan_result(d, source: str = "result") -> dict:
 
 def read_gan_result(path) -> dict:
     """Read and validate one GAN results file (``ResultsError`` naming the file otherwise)."""
-    from .results import ResultsError
+    from .results import read_json
 
-    path = Path(path)
-    try:
-        d = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ResultsError(f"{path}: unreadable results file ({e.__class__.__name__}: {e})") from None
-    return validate_gan_result(d, str(path))
+    return validate_gan_result(read_json(path), str(path))
 
 
 def load_gan_results(folder) -> list[dict]:

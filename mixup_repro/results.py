@@ -26,7 +26,7 @@ REQUIRED_KEYS = ("schema", "run_id", "config", "curves", "summary", "device", "v
 CURVE_KEYS = ("epoch", "train_loss", "test_loss", "test_error", "test_ece")
 SUMMARY_KEYS = ("median_last10_error", "final_error", "best_error")
 
-__all__ = ["SCHEMA", "atomic_write_bytes", "atomic_write_json", "read_result", "load_results",
+__all__ = ["SCHEMA", "atomic_write_bytes", "atomic_write_json", "read_json", "read_result", "load_results",
            "validate_result", "versions", "git_commit", "device_name", "check_writable", "ResultsError"]
 
 
@@ -204,16 +204,20 @@ def _validate_values(d: dict, source) -> None:
         raise ResultsError(f"{source}: wall_s must be a number of seconds >= 0, got {d['wall_s']!r}")
 
 
-def read_result(path) -> dict:
-    """Read and validate one results file; raise :class:`ResultsError` naming the file otherwise."""
+def read_json(path):
+    """Parse one results file's JSON; :class:`ResultsError` naming the file when it cannot be read or parsed."""
     path = Path(path)
     try:
-        d = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ResultsError(f"{path}: unreadable results file ({e.__class__.__name__}: {e})") from None
     except RecursionError:  # e.g. [[[[...]]]] nested deeper than Python's recursion limit
         raise ResultsError(f"{path}: unreadable results file (nested too deeply to parse)") from None
-    return validate_result(d, str(path))
+
+
+def read_result(path) -> dict:
+    """Read and validate one results file; raise :class:`ResultsError` naming the file otherwise."""
+    return validate_result(read_json(path), str(path))
 
 
 def _read_or_warn(path) -> dict | None:

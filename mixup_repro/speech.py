@@ -23,13 +23,12 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
-import time
 import wave
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .cache import cache_dir, file_sha256, folder_fingerprint, load_cached_arrays, save_cached_arrays
+from .cache import cache_dir, decode_once, source_key
 
 __all__ = ["MEL", "SPEECH_ARCHIVE", "SPEECH_CLASSES", "SPEECH_FOLDER", "SPEECH_LABEL", "find_speech_commands",
            "read_speech_commands", "speaker_of", "speaker_split"]
@@ -133,29 +132,10 @@ def read_speech_commands(source, *, use_cache: bool = True) -> tuple[dict[str, n
     """Log-mel features ``x`` (N, 1, 40, 101) float32 (not yet standardised), labels ``y`` and speaker ids
     ``speaker`` of every clip at ``source`` (archive or folder), with the source record."""
     source = Path(source).expanduser()
-    if source.is_dir():
-        key, info = folder_fingerprint(source, "*.wav"), {}
-        info["fingerprint"] = key
-    elif source.is_file():
-        key = file_sha256(source)
-        info = {"sha256": key}
-    else:
-        raise FileNotFoundError(f"Speech Commands copy {source} not found")
+    key, checksum = source_key(source, "*.wav", "Speech Commands copy")
     info = {"name": "speech-commands", "label": SPEECH_LABEL, "kind": "official-test-set",
-            "path": str(source.resolve()), **info, "features": dict(MEL, log_offset=1e-6)}
+            "path": str(source.resolve()), **checksum, "features": dict(MEL, log_offset=1e-6)}
     tag = hashlib.sha1(repr(sorted(MEL.items())).encode()).hexdigest()[:8]
-    cache_file = cache_dir() / "speech-commands" / f"{key[:16]}-{tag}.npz"
-    if use_cache:
-        hit = load_cached_arrays(cache_file)
-        if hit is not None:
-            arrays, meta = hit
-            return arrays, {**info, "decode_s": meta.get("decode_s"), "cached": True}
-    t0 = time.perf_counter()
-    arrays = _decode_all(source)
-    decode_s = round(time.perf_counter() - t0, 2)
-    if use_cache:
-        try:
-            save_cached_arrays(cache_file, arrays, {"source": str(source), "decode_s": decode_s})
-        except OSError:
-            pass
-    return arrays, {**info, "decode_s": decode_s, "cached": False}
+    arrays, how = decode_once(cache_dir() / "speech-commands" / f"{key[:16]}-{tag}.npz", lambda: _decode_all(source),
+                              {"source": str(source)}, use_cache=use_cache)
+    return arrays, {**info, **how}
