@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .stats import VERDICT_RULES, holm, judge, paired_difference, regime_check
 
-__all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "discussion", "regime_line", "MEMORISED", "METRIC_UNITS"]
+__all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "verdict_table", "discussion", "regime_line", "MEMORISED", "METRIC_UNITS"]
 
 _PRE = "[model=PreAct ResNet-18]"
 
@@ -140,15 +140,21 @@ def _p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def paired_claims_markdown(frame, scale: str) -> str:
-    """The frame as a markdown table (nothing truncated), the regime line and the verdict rules."""
+def verdict_table(frame) -> list[str]:
+    """A claims frame as markdown table lines: every cell whole, the verdict in bold, ``|`` escaped."""
     cols = list(frame.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in frame.iterrows():
         cells = ["" if v is None or v != v else str(v) for v in row.tolist()]
         i = cols.index("verdict")
         cells[i] = f"**{cells[i]}**"
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return lines
+
+
+def paired_claims_markdown(frame, scale: str) -> str:
+    """The frame as a markdown table (nothing truncated), the regime line and the verdict rules."""
+    lines = verdict_table(frame)
     regime = frame.attrs.get("regime", {}).get("text", "not recorded")
     rules = "; ".join(f"*{k}*: {v}" for k, v in VERDICT_RULES.items())
     return "\n".join(lines) + (

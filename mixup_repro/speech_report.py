@@ -297,13 +297,9 @@ def _p(p: float) -> str:
 
 def speech_claims_markdown(frame, scale: str) -> str:
     """The claims frame as a markdown table, the regime per model and the verdict rules."""
-    cols = list(frame.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, row in frame.iterrows():
-        cells = ["" if v is None or v != v else str(v) for v in row.tolist()]
-        i = cols.index("verdict")
-        cells[i] = f"**{cells[i]}**"
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    from .claims import verdict_table
+
+    lines = verdict_table(frame)
     regime = "; ".join(f"{m}: {r['text']}" for m, r in frame.attrs.get("regime", {}).items())
     rules = "; ".join(f"*{k}*: {v}" for k, v in VERDICT_RULES.items())
     return "\n".join(lines) + (
