@@ -136,6 +136,12 @@ def paired_claims(table: str, scale: str, out, *, dataset: str | None = None, se
     return frame
 
 
+def _delta_unit(metric_label: str) -> str:
+    """``pp`` for a metric shown in %, its unit otherwise (``test NLL ()`` has none)."""
+    unit = metric_label.rsplit("(", 1)[-1].rstrip(")") if "(" in metric_label else ""
+    return "pp" if unit == "%" else unit
+
+
 def _p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
@@ -193,9 +199,16 @@ def discussion(frame, scale: str) -> str:
         rows = done[done["verdict"] == verdict]
         if rows.empty:
             continue
-        items = "; ".join(f"{r['claim']} (Δ = {r['Δ = A − B']} {r['metric'].split('(')[-1].rstrip(')') or ''}, 95 % CI "
+        items = "; ".join(f"{r['claim']} (Δ = {r['Δ = A − B']} {_delta_unit(r['metric'])}, 95 % CI "
                           f"{r['95 % CI']}, Holm p = {r['Holm p']}, n = {r['n']})" for _, r in rows.iterrows())
         parts.append(f"*{verdict.capitalize()}*: {items}.")
+    n_min = int(done["n"].min())
+    if n_min < 5:
+        from scipy import stats as st
+
+        parts.append(f"With as few as {n_min} paired seeds the 95 % interval uses Student's t = "
+                     f"{st.t.ppf(0.975, n_min - 1):.1f}, and Holm's correction is over {len(frame)} claims: only large "
+                     f"and consistent differences can be detected yet; more seeds narrow the intervals.")
     pending = frame[frame["n"] < 2]
     if len(pending):
         parts.append(f"{len(pending)} claim(s) have fewer than 2 paired seeds and are *not tested* yet.")
