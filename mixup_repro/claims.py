@@ -32,14 +32,14 @@ class PairedClaim:
     direction: str = "lower"
 
 
-METRIC_UNITS = {"median_last10_error": ("median test error of the last 10 epochs", "pp", 1.0),
-                "final_ece": ("test ECE", "pp", 100.0),  # stored as a fraction, shown in percent
-                "final_nll": ("test NLL", "", 1.0)}
+METRIC_UNITS = {"median_last10_error": ("error", "pp", 1.0),  # the median test error of the last 10 epochs
+                "final_ece": ("ECE", "pp", 100.0),  # stored as a fraction, shown in percent
+                "final_nll": ("NLL", "", 1.0)}
 
 
 def _unit(metric: str):
     if metric.startswith("fgsm_error_"):
-        return f"test error under FGSM ε = {metric.removeprefix('fgsm_error_')}", "pp", 1.0
+        return f"FGSM ε = {metric.removeprefix('fgsm_error_')} error", "pp", 1.0
     return METRIC_UNITS[metric]
 
 
@@ -160,11 +160,16 @@ def verdict_table(frame) -> list[str]:
 
 def paired_claims_markdown(frame, scale: str) -> str:
     """The frame as a markdown table (nothing truncated), the regime line and the verdict rules."""
-    lines = verdict_table(frame)
+    shown = frame.drop(columns="source").rename(columns={"mean A": "A", "mean B": "B"})
+    shown["claim"] = [f"{c} ({src})" for c, src in zip(frame["claim"], frame["source"])]  # narrower: no column
+    shown = shown[["claim", "verdict"] + [c for c in shown.columns if c not in ("claim", "verdict")]]
+    lines = verdict_table(shown)
     regime = frame.attrs.get("regime", {}).get("text", "not recorded")
     rules = "; ".join(f"*{k}*: {v}" for k, v in VERDICT_RULES.items())
     return "\n".join(lines) + (
-        f"\n\nA and B are the claim's two rows (A the first named); Δ is the mean over paired seeds (same seed ="
+        f"\n\nA and B are the means of the claim's two rows (A the first named); error is the median test error "
+        f"of the last 10 epochs (the authors' statistic), FGSM errors and ECE are of the final model. Δ is the "
+        f"mean over paired seeds (same seed ="
         f" same training subset, initialisation and data order; the same test images) of A − B, in percentage "
         f"points (pp) for errors and ECE. 95 % CI: Student's t over the paired differences; p: two-sided paired "
         f"t-test; Holm p: adjusted over the {len(frame)} claims of this table. Regime ({scale} scale): {regime}."
