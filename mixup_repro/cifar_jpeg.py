@@ -71,10 +71,11 @@ def _decode(data: bytes, where: str) -> np.ndarray:
 
 
 def _members(source: Path):
-    """Yield ``(split, class, file name, bytes-reader, where)`` for every ``.jpg`` of the copy."""
+    """Yield ``(split, class, file name, bytes, where)`` for every ``.jpg`` of the copy (each member is read here,
+    inside the archive's error handling, so a truncation anywhere is reported as such)."""
     if source.is_dir():
         for p in sorted(source.glob("*/*/*.jpg")):
-            yield p.parent.parent.name, p.parent.name, p.name, p.read_bytes, str(p)
+            yield p.parent.parent.name, p.parent.name, p.name, p.read_bytes(), str(p)
         return
     try:
         with tarfile.open(source, "r:gz") as tar:
@@ -83,7 +84,7 @@ def _members(source: Path):
                 if not m.isfile() or not m.name.endswith(".jpg") or len(parts) < 3:
                     continue
                 f = tar.extractfile(m)
-                yield parts[-3], parts[-2], parts[-1], f.read, f"{source}:{m.name}"
+                yield parts[-3], parts[-2], parts[-1], f.read(), f"{source}:{m.name}"
     except (tarfile.TarError, EOFError, OSError) as err:
         raise ValueError(f"CIFAR-10 JPEG copy {source} is truncated or not a .tar.gz archive ({err}); "
                          f"expected {JPEG_FOLDER}/{{train,test}}/<class>/*.jpg inside") from err
@@ -91,13 +92,13 @@ def _members(source: Path):
 
 def _decode_all(source: Path, per_class: dict[str, int]) -> dict[str, np.ndarray]:
     found: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
-    for split, cls, name, read, where in _members(source):
+    for split, cls, name, data, where in _members(source):
         if split not in per_class:
             continue
         if cls not in CIFAR10_CLASSES:
             raise ValueError(f"CIFAR-10 JPEG copy: {where} is in an unknown class folder {cls!r}; expected one of "
                              f"{', '.join(CIFAR10_CLASSES)}")
-        found.setdefault((split, cls), []).append((name, _decode(read(), where)))
+        found.setdefault((split, cls), []).append((name, _decode(data, where)))
     arrays = {}
     for split, n in per_class.items():
         xs, ys = [], []

@@ -89,7 +89,7 @@ def _read_wav(data: bytes, where: str) -> np.ndarray:
 def _members(source: Path):
     if source.is_dir():
         for p in sorted(source.glob("*/*.wav")):
-            yield p.parent.name, p.name, p.read_bytes, str(p)
+            yield p.parent.name, p.name, p.read_bytes(), str(p)
         return
     try:
         with tarfile.open(source, "r:gz") as tar:
@@ -97,7 +97,7 @@ def _members(source: Path):
                 parts = PurePosixPath(m.name).parts
                 if m.isfile() and m.name.endswith(".wav") and len(parts) >= 2:
                     f = tar.extractfile(m)
-                    yield parts[-2], parts[-1], f.read, f"{source}:{m.name}"
+                    yield parts[-2], parts[-1], f.read(), f"{source}:{m.name}"
     except (tarfile.TarError, EOFError, OSError) as err:
         raise ValueError(f"Speech Commands archive {source} is truncated or not a .tar.gz archive ({err}); "
                          f"expected {SPEECH_FOLDER}/<label>/*.wav inside") from err
@@ -112,11 +112,11 @@ def _log_mel(audio: np.ndarray) -> np.ndarray:
 
 def _decode_all(source: Path) -> dict[str, np.ndarray]:
     feats, labels, speakers = [], [], []
-    for cls, name, read, where in _members(source):
+    for cls, name, data, where in _members(source):
         if cls not in SPEECH_CLASSES:
             raise ValueError(f"Speech Commands: {where} is in an unknown label folder {cls!r}; expected one of "
                              f"{', '.join(SPEECH_CLASSES)}")
-        feats.append(_log_mel(_read_wav(read(), where)))
+        feats.append(_log_mel(_read_wav(data, where)))
         labels.append(SPEECH_CLASSES.index(cls))
         speakers.append(speaker_of(cls, name))
     if not feats:
