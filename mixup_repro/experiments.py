@@ -83,7 +83,7 @@ SCALES: dict[str, dict[str, dict]] = {
     },
     # A CPU miniature in the paper's regime (ERM fits its training images): CIFAR-10, 1,000 images per class,
     # PreAct ResNet-18 width 8, 30 epochs, no augmentation (a measured pilot: with crop + flip at width 8 ERM
-    # still had 26 % training error after 30 epochs), the same 2,000 test images for every seed and method.
+    # was still far from fitting its training images after 30 epochs), the same 2,000 test images for every seed and method.
     "cpu": {
         "image": {"width": 8, "subset": 1000, "test_subset": 200, "test_subset_seed": 0, "batch_size": 64,
                   "lr": 0.05, "epochs": 30, "augment": False, "knn_k": 10, "fgsm_eps": FGSM_EPS},
@@ -114,8 +114,8 @@ SCALE_NOTES = {
            "the seed) and a fixed 200 test images per class (2,000, the same for every seed and method), "
            "PreAct ResNet-18 width 8, 30 epochs (lr 0.05 divided by 10 after epochs 15 and 22), batch 64, "
            "weight decay as the row says (default 1e-4), no augmentation (with the paper's crop + flip, ERM "
-           "does not fit its training images at this width and length: 26 % training error after 30 "
-           "epochs in a pilot), kNN partners among the 10 nearest (the paper: 200 of 50,000). 'median last "
+           "did not fit its training images at this width and length in a pilot, whose runs were not "
+           "kept: a claim to re-measure, not a result), kNN partners among the 10 nearest (the paper: 200 of 50,000). 'median last "
            "10' is the authors' statistic (median test error of the last 10 epochs); here it spans the last "
            "two learning-rate phases, not only the last one.",
     "smoke": "Smoke scale: seconds-long runs that test the machinery; the numbers mean nothing.",
