@@ -369,15 +369,9 @@ _REQUIRED = ("schema", "run_id", "config", "curves", "metrics", "snapshots", "su
 
 def validate_gan_result(d, source: str = "result") -> dict:
     """Check a parsed GAN results object; raise :class:`mixup_repro.results.ResultsError` naming ``source``."""
-    from .results import ResultsError
+    from .results import ResultsError, check_envelope
 
-    if not isinstance(d, dict):
-        raise ResultsError(f"{source}: not a JSON object")
-    if d.get("schema") != GAN_SCHEMA:
-        raise ResultsError(f"{source}: schema {d.get('schema')!r}, expected {GAN_SCHEMA!r}")
-    missing = [k for k in _REQUIRED if k not in d]
-    if missing:
-        raise ResultsError(f"{source}: missing keys {missing}")
+    check_envelope(d, source, GAN_SCHEMA, _REQUIRED)
     try:
         cfg = GANConfig.from_dict(d["config"])
     except (TypeError, ValueError) as e:

@@ -144,15 +144,21 @@ def check_writable(folder) -> Path:
     return folder
 
 
-def validate_result(d, source="result") -> dict:
-    """Check a parsed results object against the schema; raise :class:`ResultsError` naming ``source``."""
+def check_envelope(d, source: str, schema: str, required) -> None:
+    """A results object's outer checks, shared by every kind of results file: a JSON object of ``schema`` with
+    the ``required`` keys; :class:`ResultsError` naming ``source`` otherwise."""
     if not isinstance(d, dict):
         raise ResultsError(f"{source}: not a JSON object")
-    if d.get("schema") != SCHEMA:
-        raise ResultsError(f"{source}: schema {d.get('schema')!r}, expected {SCHEMA!r}")
-    missing = [k for k in REQUIRED_KEYS if k not in d]
+    if d.get("schema") != schema:
+        raise ResultsError(f"{source}: schema {d.get('schema')!r}, expected {schema!r}")
+    missing = [k for k in required if k not in d]
     if missing:
         raise ResultsError(f"{source}: missing keys {missing}")
+
+
+def validate_result(d, source="result") -> dict:
+    """Check a parsed results object against the schema; raise :class:`ResultsError` naming ``source``."""
+    check_envelope(d, source, SCHEMA, REQUIRED_KEYS)
     if not isinstance(d["config"], dict) or not {"dataset", "model", "method", "seed", "epochs"} <= set(d["config"]):
         raise ResultsError(f"{source}: config lacks dataset/model/method/seed/epochs")
     curves = d["curves"]
