@@ -582,9 +582,9 @@ def _check_dataset(name, v):
     if v is None:
         return None
     from .data import IMAGE_DATASETS
-    from .experiments import UCI_DATASETS
+    from .experiments import UCI_DATASETS, UCI_SMOKE_DATASET
 
-    return check_choice(name, v, (*IMAGE_DATASETS, *UCI_DATASETS))
+    return check_choice(name, v, (*IMAGE_DATASETS, *UCI_DATASETS, UCI_SMOKE_DATASET))
 
 
 def _check_scale(name, v):
@@ -659,7 +659,7 @@ def select_rows(name: str, rows=None, dataset: str | None = None) -> list[str] |
     """Row keys of table ``name`` matching ``rows`` (labels, keys or key values, as ``--rows``, or a name of
     :data:`ROW_PRESETS`); for the tabular table, ``dataset`` keeps only that data set's rows. None (all rows)
     when neither is given."""
-    from .experiments import TABLES, UCI_DATASETS
+    from .experiments import TABLES, UCI_DATASETS, UCI_SMOKE_DATASET
 
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; choose from {', '.join(TABLES)}")
@@ -680,7 +680,7 @@ def select_rows(name: str, rows=None, dataset: str | None = None) -> list[str] |
             keep.update(hits)
         chosen = [r for i, r in enumerate(table.rows) if i in keep]
     if dataset is not None and table.kind == "tabular":
-        check_choice("dataset", dataset, UCI_DATASETS)
+        check_choice("dataset", dataset, (*UCI_DATASETS, UCI_SMOKE_DATASET))
         chosen = [r for r in chosen if r.columns.get("dataset") == dataset]
     return [r.key for r in chosen]
 
@@ -1282,6 +1282,7 @@ _README_TABLES: dict[str, tuple] = {
     "calibration": (None, ("final_ece", "final_nll", "overconfidence")),
     "robustness": (None, ("final_error", "fgsm")),
     "eps_validation": (None, ("median_last10_error",)),
+    "training_length": (None, ("final_error", "median_last10_error")),
 }
 
 

@@ -57,8 +57,8 @@ def _fake_result(cfg: TrainConfig, out: Path, *, err: float, ece: float = 0.05) 
 # ----------------------------------------------------------------------------------------------------------
 def test_tables_declared_with_unique_row_keys_and_valid_configs():
     assert set(ex.TABLES) == {"headline", "ablation", "label_noise", "uci", "calibration", "robustness",
-                              "eps_validation", "speech"}
-    assert "speech" not in ex.ALL_TABLES and len(ex.ALL_TABLES) == 7
+                              "eps_validation", "training_length", "speech"}
+    assert "speech" not in ex.ALL_TABLES and len(ex.ALL_TABLES) == 8
     for name, table in ex.TABLES.items():
         keys = [r.key for r in table.rows]
         assert len(keys) == len(set(keys)), name
@@ -129,7 +129,7 @@ def test_dry_run_paper_scale_runs_every_row_and_counts_done(tmp_path, capsys):
     rc, stdout, _ = _cli(["table", "headline", "--scale", "paper", "--dry-run", "--out", str(out)], capsys)
     assert rc == 0 and "not run" not in stdout and "ERM [model=DenseNet-BC-190]: 0/3 done" in stdout
     rc, stdout, _ = _cli(["table", "all", "--scale", "cpu", "--dry-run", "--out", str(out), "--workers", "2"], capsys)
-    assert rc == 0 and "all 7 tables:" in stdout and "shared runs counted once" in stdout
+    assert rc == 0 and "all 8 tables:" in stdout and "shared runs counted once" in stdout
 
 
 def test_print_commands_reproduce_the_configs(tmp_path, capsys):

@@ -208,7 +208,7 @@ def test_label_noise_claim_combines_noise_levels(empty):
 def test_uci_claims_need_some_data_set_and_no_contradiction(empty):
     def frame(wine_mixup):
         return _frame("uci", empty, {("ERM", "iris"): (5.0, 0.5, 6), ("mixup α=1", "iris"): (3.0, 0.5, 6),
-                                     ("ERM", "wine"): (4.0, 0.5, 6), ("mixup α=1", "wine"): wine_mixup},
+                                     ("ERM", "abalone"): (4.0, 0.5, 6), ("mixup α=1", "abalone"): wine_mixup},
                       metric="final_error")
     assert _verdict(report.assess_claims(uci=frame((4.1, 0.5, 6))), "uci_mixup")[0] == "holds"
     assert _verdict(report.assess_claims(uci=frame((8.0, 0.5, 6))), "uci_mixup")[0] == "does not hold"
@@ -256,8 +256,8 @@ def test_check_params_and_row_selection():
             report.check_params(**kw)
     core = report.select_rows("ablation", "core")
     assert len(core) == 10 and "ERM [weight decay=5e-4]" in core
-    assert report.select_rows("uci", None, "wine") == [r.key for r in TABLES["uci"].rows
-                                                      if r.columns["dataset"] == "wine"]
+    assert report.select_rows("uci", None, "abalone") == [r.key for r in TABLES["uci"].rows
+                                                         if r.columns["dataset"] == "abalone"]
     assert report.select_rows("headline") is None
     with pytest.raises(ValueError, match="unknown row 'nope'"):
         report.select_rows("headline", ["nope"])
