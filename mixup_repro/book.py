@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ._checks import check_alpha, check_bool, check_choice, check_eps, check_int, check_real
+from .params import check_path, optional, validate_params
 
 __all__ = [
     "COMPARED_METHODS",
@@ -146,16 +147,6 @@ def _model_names() -> tuple[str, ...]:
     return tuple(MODEL_NAMES)
 
 
-def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
-    return lambda name, v: None if v is None else check(name, v)
-
-
-def _check_path(name: str, v) -> str:
-    if not isinstance(v, (str, os.PathLike)) or not str(v).strip():
-        raise ValueError(f"{name} must be a non-empty path string, got {v!r}")
-    return str(v)
-
-
 def _check_positive_int(name: str, v) -> int:
     return check_int(name, v, low=1)
 
@@ -167,21 +158,21 @@ _PARAM_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "seed": lambda n, v: check_int(n, v, low=0),
     "n_seeds": _check_positive_int,
     "dataset": lambda n, v: check_choice(n, v, _point_datasets()),
-    "subset": _optional(_check_positive_int),
+    "subset": optional(_check_positive_int),
     "lr": lambda n, v: check_real(n, v, low=0.0, low_open=True),
     "n_samples": lambda n, v: check_int(n, v, low=100),
     "resolution": lambda n, v: check_int(n, v, low=10),
-    "results_dir": _optional(_check_path),
-    "image_dataset": _optional(lambda n, v: check_choice(n, v, _image_datasets())),
+    "results_dir": optional(check_path),
+    "image_dataset": optional(lambda n, v: check_choice(n, v, _image_datasets())),
     "image_model": lambda n, v: check_choice(n, v, _model_names()),
     "image_width": _check_positive_int,
-    "image_subset": _optional(_check_positive_int),
+    "image_subset": optional(_check_positive_int),
     "image_epochs": _check_positive_int,
     "image_optimizer": lambda n, v: check_choice(n, v, ("sgd", "adam")),
     "image_lr": lambda n, v: check_real(n, v, low=0.0, low_open=True),
     "image_augment": check_bool,
-    "speed_dir": _check_path,
-    "precision_dir": _optional(_check_path),
+    "speed_dir": check_path,
+    "precision_dir": optional(check_path),
 }
 
 
@@ -204,23 +195,6 @@ def check_params(**params) -> dict[str, Any]:
         ``alpha must be in [0, inf), got -1.0``.
     """
     return validate_params(_PARAM_CHECKS, params)
-
-
-def validate_params(checks: Mapping[str, Callable[[str, Any], Any]], params: Mapping[str, Any]) -> dict[str, Any]:
-    """Run ``checks[name](name, value)`` for every parameter; unknown names and bad values raise ValueError.
-
-    The one validation mechanism of every chapter template (theory chapters here, table chapters in
-    :mod:`mixup_repro.report`); a wrong type is reported as a bad value too, so notebooks see one type.
-    """
-    out = {}
-    for name, value in params.items():
-        if name not in checks:
-            raise ValueError(f"unknown parameter {name!r}; known: {', '.join(sorted(checks))}")
-        try:
-            out[name] = checks[name](name, value)
-        except TypeError as err:
-            raise ValueError(str(err)) from None
-    return out
 
 
 # ----------------------------------------------------------------------------------------------------------

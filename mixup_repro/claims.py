@@ -106,7 +106,7 @@ def paired_claims(table: str, scale: str, out, *, dataset: str | None = None, se
     """
     import pandas as pd
 
-    from .report import row_runs
+    from .experiments import row_runs
 
     claims = [c for c in PAIRED_CLAIMS if c.table == table]
     if not claims:
@@ -230,8 +230,7 @@ def regime_line(table: str, scale: str, out, *, dataset: str | None = None, seed
     """The regime check of a table's runs, in words: for every ERM row, its final training error on its
     unaugmented training images (:func:`mixup_repro.stats.regime_check`); for the label-noise table, every row's
     final training error on the corrupted labels (memorised when below :data:`MEMORISED` %)."""
-    from .experiments import TABLES
-    from .report import row_runs
+    from .experiments import TABLES, row_runs
 
     runs = row_runs(table, scale, out, dataset=dataset, seeds=seeds)
     rows = TABLES[table].rows

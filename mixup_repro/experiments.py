@@ -58,7 +58,8 @@ __all__ = [
     "FGSM_EPS", "SCALES", "SCALE_DATASETS", "SCALE_NOTES", "TIME_MODEL", "PAPER_SOURCES", "PaperNumber", "Row", "Table", "TABLES",
     "SweepInterrupted", "SweepFailed", "table_configs", "missing_configs", "estimate_seconds", "train_command",
     "config_argv", "run_table", "run_tables", "summarize", "format_table", "write_summary", "dry_run",
-    "print_commands", "register_cli", "DISPLAY_SCALE", "display_value",
+    "print_commands", "register_cli", "DISPLAY_SCALE", "display_value", "ROW_PRESETS", "select_rows", "row_runs",
+    "table_dataset", "UCI_DATASETS", "UCI_SMOKE_DATASET", "TRAINING_LENGTHS",
 ]
 
 # ----------------------------------------------------------------------------------------------------------
@@ -749,6 +750,57 @@ def table_configs(name: str, scale: str, dataset: str | None = None, seeds: Sequ
     """
     _, _, plan = _plan(name, scale, dataset, seeds, rows)
     return [(row.key, cfg) for row, cfgs in plan if cfgs for cfg in cfgs]
+
+ROW_PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
+    "ablation": {"core": ("ERM", "mixup AC + RP", "label smoothing ε=0.1", "mix inputs + label smoothing ε=0.1",
+                          "Gaussian noise σ=0.1")},
+    "label_noise": {"core": ("ERM", "ERM + dropout p=0.5", "mixup α=8")},
+}
+"""Named row selections, usable as ``rows`` (e.g. ``rows = "core"``): the rows a quick run of a table needs
+for its claims (at both weight decays / every noise level). Names never clash with row labels."""
+for _name, _presets in ROW_PRESETS.items():  # a renamed row fails here, at import, not as an empty selection
+    for _preset in _presets.values():
+        _select_rows(TABLES[_name], list(_preset))
+del _name, _presets, _preset
+
+
+def table_dataset(name: str, dataset):
+    """``dataset`` for an image table, None for the tables whose rows fix their datasets."""
+    return None if _get_table(name).kind == "tabular" else dataset
+
+
+def select_rows(name: str, rows=None, dataset: str | None = None) -> list[str] | None:
+    """Row keys of table ``name`` matching ``rows`` (labels, keys or key values, as ``--rows``, or a name of
+    :data:`ROW_PRESETS`); for the tabular table, ``dataset`` keeps only that data set's rows. None (all rows)
+    when neither is given."""
+    table = _get_table(name)
+    if rows is None and (dataset is None or table.kind != "tabular"):
+        return None
+    chosen = list(table.rows)
+    if rows is not None:
+        tokens = [rows] if isinstance(rows, str) else list(rows)
+        presets = ROW_PRESETS.get(name, {})
+        chosen = _select_rows(table, [t2 for t in tokens for t2 in (presets[t] if t in presets else (t,))])
+    if dataset is not None and table.kind == "tabular":
+        check_choice("dataset", dataset, (*UCI_DATASETS, UCI_SMOKE_DATASET))
+        chosen = [r for r in chosen if r.columns.get("dataset") == dataset]
+    return [r.key for r in chosen]
+
+
+def row_runs(name: str, scale: str, out, *, dataset: str | None = None, seeds=None, rows=None) -> dict[str, list]:
+    """Row key -> list of the finished results records (dicts, see :func:`~mixup_repro.results.read_result`)."""
+    keys = select_rows(name, rows, dataset)
+    runs: dict[str, list] = {}
+    for key, cfg in table_configs(name, scale, table_dataset(name, dataset), seeds, keys):
+        runs.setdefault(key, [])
+        path = result_path(cfg, out)
+        if path.exists():
+            try:
+                runs[key].append(read_result(path))
+            except ResultsError:
+                continue
+    return runs
+
 
 
 def _status(cfg: TrainConfig, out) -> str:

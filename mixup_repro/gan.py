@@ -941,7 +941,7 @@ def _check_problems(name, v):
 
 def check_params(**params) -> dict[str, Any]:
     """Validate the GAN chapter's parameters by name (one-line ``ValueError`` naming a bad one)."""
-    from .book import _check_path, _optional, validate_params
+    from .params import check_path, optional, validate_params
 
     pos = lambda n, v: check_int(n, v, low=1)  # noqa: E731
     checks = {
@@ -954,7 +954,7 @@ def check_params(**params) -> dict[str, Any]:
         "std": lambda n, v: check_real(n, v, low=0.0, low_open=True),
         "generator_loss": lambda n, v: check_choice(n, v, GAN_GENERATOR_LOSSES),
         "n_snapshot": pos,
-        "results_dir": _optional(_check_path),
+        "results_dir": optional(check_path),
     }
     return validate_params(checks, params)
 

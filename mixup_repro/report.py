@@ -21,19 +21,17 @@ beyond :mod:`mixup_repro.experiments` (configs, runs, summaries) and :mod:`mixup
 from __future__ import annotations
 
 import argparse
-import atexit
 import contextlib
 import math
-import os
 import re
-import shutil
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ._checks import check_bool, check_choice, check_int, check_real
+from .experiments import ROW_PRESETS, row_runs, select_rows, table_dataset
+from .params import check_path, check_rows, check_seeds, resolve_results_dir, validate_params
 
 __all__ = [
     "VERDICTS", "CLAIMS", "Comparison", "compare", "assess_claims", "assess_scale", "claims_table",
@@ -551,33 +549,6 @@ def claims_markdown(claims, scale: str) -> str:
 # ----------------------------------------------------------------------------------------------------------
 # Chapter parameters and views
 # ----------------------------------------------------------------------------------------------------------
-def _check_path(name, v):
-    if not isinstance(v, (str, os.PathLike)) or not str(v).strip():
-        raise ValueError(f"{name} must be a non-empty path string, got {v!r}")
-    return str(v)
-
-
-def _check_seeds(name, v):
-    if v is None:
-        return None
-    if isinstance(v, (str, bytes)) or not isinstance(v, Sequence) or len(v) == 0:
-        raise ValueError(f"{name} must be null or a non-empty list of integers >= 0, got {v!r}")
-    out = [check_int(name, s, low=0) for s in v]
-    if len(set(out)) != len(out):
-        raise ValueError(f"{name} must be distinct, got {out}")
-    return out
-
-
-def _check_rows(name, v):
-    if v is None:
-        return None
-    if isinstance(v, str):
-        v = [v]
-    if not isinstance(v, Sequence) or len(v) == 0 or not all(isinstance(t, str) and t.strip() for t in v):
-        raise ValueError(f"{name} must be null or a non-empty list of row labels, got {v!r}")
-    return list(v)
-
-
 def _check_dataset(name, v):
     if v is None:
         return None
@@ -596,13 +567,13 @@ def _check_scale(name, v):
 _PARAM_CHECKS = {
     "scale": _check_scale,
     "dataset": _check_dataset,
-    "seeds": _check_seeds,
-    "rows": _check_rows,
-    "results_dir": lambda n, v: None if v is None else _check_path(n, v),
-    "paper_results_dir": lambda n, v: None if v is None else _check_path(n, v),
+    "seeds": check_seeds,
+    "rows": check_rows,
+    "results_dir": lambda n, v: None if v is None else check_path(n, v),
+    "paper_results_dir": lambda n, v: None if v is None else check_path(n, v),
     "run_missing": check_bool,
     "max_live_runs": lambda n, v: None if v is None else check_int(n, v, low=0),
-    "data_dir": lambda n, v: None if v is None else _check_path(n, v),
+    "data_dir": lambda n, v: None if v is None else check_path(n, v),
 }
 
 
@@ -617,8 +588,6 @@ def check_params(**params) -> dict:
     integer >= 0), ``data_dir`` (None for the default data folder, or a path). Raises ``ValueError`` naming the parameter; also when ``results_dir`` names a folder that does
     not exist while ``run_missing`` is false (nothing would fill the tables: a typo, or runs not computed yet).
     """
-    from .book import validate_params
-
     out = validate_params(_PARAM_CHECKS, params)
     folder = out.get("results_dir")
     if out.get("run_missing") is False and folder is not None and not Path(folder).is_dir():
@@ -628,67 +597,9 @@ def check_params(**params) -> dict:
     return out
 
 
-_TEMP_DIRS: list[str] = []
 
 
-@atexit.register
-def _cleanup_temp_dirs() -> None:  # pragma: no cover - runs at interpreter exit
-    for d in _TEMP_DIRS:
-        shutil.rmtree(d, ignore_errors=True)
 
-
-def resolve_results_dir(results_dir, *, prefix: str = "mixup_repro_") -> Path:
-    """``results_dir`` as a Path; None gives a fresh temporary folder, removed when the interpreter exits."""
-    if results_dir is not None:
-        return Path(_check_path("results_dir", results_dir))
-    d = tempfile.mkdtemp(prefix=prefix)
-    _TEMP_DIRS.append(d)
-    return Path(d)
-
-
-ROW_PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
-    "ablation": {"core": ("ERM", "mixup AC + RP", "label smoothing ε=0.1", "mix inputs + label smoothing ε=0.1",
-                          "Gaussian noise σ=0.1")},
-    "label_noise": {"core": ("ERM", "ERM + dropout p=0.5", "mixup α=8")},
-}
-"""Named row selections, usable as ``rows`` (e.g. ``rows = "core"``): the rows a quick run of a table needs
-for its claims (at both weight decays / every noise level). Names never clash with row labels."""
-
-
-def select_rows(name: str, rows=None, dataset: str | None = None) -> list[str] | None:
-    """Row keys of table ``name`` matching ``rows`` (labels, keys or key values, as ``--rows``, or a name of
-    :data:`ROW_PRESETS`); for the tabular table, ``dataset`` keeps only that data set's rows. None (all rows)
-    when neither is given."""
-    from .experiments import TABLES, UCI_DATASETS, UCI_SMOKE_DATASET
-
-    if name not in TABLES:
-        raise ValueError(f"unknown table {name!r}; choose from {', '.join(TABLES)}")
-    table = TABLES[name]
-    if rows is None and (dataset is None or table.kind != "tabular"):
-        return None
-    chosen = list(table.rows)
-    if rows is not None:
-        tokens = [rows] if isinstance(rows, str) else list(rows)
-        presets = ROW_PRESETS.get(name, {})
-        tokens = [t2 for t in tokens for t2 in (presets[t] if t in presets else (t,))]
-        keep = set()
-        for t in tokens:
-            hits = [i for i, r in enumerate(table.rows) if t in (r.label, r.key) or t in map(str, r.columns.values())]
-            if not hits:
-                labels = list(dict.fromkeys(r.label for r in table.rows))
-                raise ValueError(f"unknown row {t!r} for table {name!r}; rows: {'; '.join(labels)}")
-            keep.update(hits)
-        chosen = [r for i, r in enumerate(table.rows) if i in keep]
-    if dataset is not None and table.kind == "tabular":
-        check_choice("dataset", dataset, (*UCI_DATASETS, UCI_SMOKE_DATASET))
-        chosen = [r for r in chosen if r.columns.get("dataset") == dataset]
-    return [r.key for r in chosen]
-
-
-def _image_dataset(name: str, dataset):
-    from .experiments import TABLES
-
-    return None if TABLES[name].kind == "tabular" else dataset
 
 
 @contextlib.contextmanager
@@ -730,9 +641,9 @@ def table_view(name: str, scale: str, out, *, dataset: str | None = None, seeds=
     run_missing = check_bool("run_missing", run_missing)
     if max_live_runs is not None:
         max_live_runs = check_int("max_live_runs", max_live_runs, low=0)
-    out = Path(_check_path("out", out))
+    out = Path(check_path("out", out))
     keys = select_rows(name, rows, dataset)
-    ds = _image_dataset(name, dataset)
+    ds = table_dataset(name, dataset)
     if keys == []:
         raise ValueError(f"no row of table {name!r} matches rows={rows!r} and dataset={dataset!r}")
     live = 0
@@ -813,23 +724,7 @@ def table_notes(df, *, include_scale: bool = True) -> str:
     return "\n\n".join(p for p in keep if p)
 
 
-def row_runs(name: str, scale: str, out, *, dataset: str | None = None, seeds=None, rows=None) -> dict[str, list]:
-    """Row key -> list of the finished results records (dicts, see :func:`~mixup_repro.results.read_result`)."""
-    from .experiments import table_configs
-    from .results import ResultsError, read_result
-    from .train import result_path
 
-    keys = select_rows(name, rows, dataset)
-    runs: dict[str, list] = {}
-    for key, cfg in table_configs(name, scale, _image_dataset(name, dataset), seeds, keys):
-        runs.setdefault(key, [])
-        path = result_path(cfg, out)
-        if path.exists():
-            try:
-                runs[key].append(read_result(path))
-            except ResultsError:
-                continue
-    return runs
 
 
 def _has_results(folder) -> bool:

@@ -49,7 +49,7 @@ def _key(method: str, model: str, alpha=None, eps=None) -> str:
 
 def speech_runs(scale: str, out, *, seeds=None) -> dict[str, list]:
     """Row key -> finished results records of the speech table at ``scale`` in ``out`` (nothing is run)."""
-    from .report import row_runs
+    from .experiments import row_runs
 
     return row_runs(TABLE, scale, out, seeds=seeds)
 
