@@ -20,8 +20,8 @@ import statistics
 from dataclasses import dataclass
 
 from ._checks import check_choice
-from .experiments import SPEECH_ALPHAS, SPEECH_EPS, SPEECH_MODELS, TABLES, speech_row_label
 from .stats import VERDICT_RULES, holm, judge, paired_difference, regime_check
+from .tables import SPEECH_ALPHAS, SPEECH_EPS, SPEECH_MODELS, TABLES, speech_row_label
 
 __all__ = ["SPEECH_CLAIMS", "SpeechClaim", "find_data", "plot_spectrograms", "speech_runs", "speech_selection", "speech_best_eps", "speech_claims",
            "speech_claims_markdown", "speech_discussion", "speech_regime"]
@@ -49,13 +49,13 @@ def _key(method: str, model: str, alpha=None, eps=None) -> str:
 
 def speech_runs(scale: str, out, *, seeds=None) -> dict[str, list]:
     """Row key -> finished results records of the speech table at ``scale`` in ``out`` (nothing is run)."""
-    from .experiments import row_runs
+    from .plan import row_runs
 
     return row_runs(TABLE, scale, out, seeds=seeds)
 
 
 def _expected(scale: str, seeds) -> dict[str, int]:
-    from .experiments import table_configs
+    from .plan import table_configs
 
     n: dict[str, int] = {}
     for key, _ in table_configs(TABLE, scale, seeds=seeds):

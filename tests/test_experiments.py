@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 import signal
 import subprocess
@@ -94,13 +95,13 @@ def test_scales_in_one_place_and_paper_scale_is_the_paper_protocol():
 
 
 def test_child_environment_threads_and_gpus(monkeypatch):
-    monkeypatch.setattr(ex.os, "cpu_count", lambda: 8)
-    env = ex._child_env(3, 4, ["0", "1", "2"])
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    env = ex.child_env(3, 4, ["0", "1", "2"])
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "2" and env["CUDA_VISIBLE_DEVICES"] == "0"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "7")
-    assert ex._child_env(1, 16, ["7"])["CUDA_VISIBLE_DEVICES"] == "7" and ex._child_env(1, 16, [])["OMP_NUM_THREADS"] == "1"
+    assert ex.child_env(1, 16, ["7"])["CUDA_VISIBLE_DEVICES"] == "7" and ex.child_env(1, 16, [])["OMP_NUM_THREADS"] == "1"
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
-    assert ex._visible_gpus() == ["4", "5"]
+    assert ex.visible_gpus() == ["4", "5"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -306,9 +307,9 @@ def test_compile_mode_reaches_every_run_without_changing_its_id(tmp_path):
     assert cmd[cmd.index("--compile") + 1] == "reduce-overhead" and "--compile" not in train_command(cfg, tmp_path)
     with pytest.raises(ValueError, match="compile must be one of none, default, reduce-overhead, max-autotune"):
         run_table("headline", "smoke", out=tmp_path, compile="fast")
-    from mixup_repro.experiments import _specs, print_commands
+    from mixup_repro.experiments import print_commands, table_specs
 
-    lines = print_commands(_specs(["headline"], "fashion-mnist", None), "smoke", tmp_path, compile="default")
+    lines = print_commands(table_specs(["headline"], "fashion-mnist", None), "smoke", tmp_path, compile="default")
     assert lines and all("--compile default" in line for line in lines)
 
 

@@ -1,0 +1,97 @@
+"""The declarations: row references checked when a table is built, run ids unchanged, README rows declared with
+each table, and the CPU time model against the measured CIFAR-10 runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mixup_repro.declare import PairedClaim, Row, Table
+from mixup_repro.plan import table_configs
+from mixup_repro.tables import ROW_PRESETS, TABLES
+from mixup_repro.timing import TIME_MODEL, estimate_seconds, sweep_estimate
+from mixup_repro.train import run_id
+
+ROWS = (Row("ERM", {"method": "erm"}), Row("mixup α=1", {"method": "mixup", "alpha": 1.0}))
+
+
+def test_run_ids_of_every_table_unchanged_by_the_refactor():
+    # computed on the base commit 89b2eb3 (before the split of experiments.py); the sweep's results use them
+    expected = json.loads((Path(__file__).parent / "data" / "table_run_ids_cpu.json").read_text())
+    assert set(expected) == set(TABLES)
+    for name in TABLES:
+        assert [[k, run_id(c)] for k, c in table_configs(name, "cpu")] == expected[name], name
+
+
+def test_headline_run_ids_match_the_committed_results_files():
+    folder = Path(__file__).parents[1] / "results" / "cpu"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is missing")
+    files = {p.stem for p in folder.glob("cifar10_*.json")}
+    ids = {run_id(c) for name in TABLES for _, c in table_configs(name, "cpu")}
+    assert files and files <= ids  # every committed CIFAR-10 run is still a run of a declared table
+    assert files & {run_id(c) for _, c in table_configs("headline", "cpu")}
+
+
+def test_a_claim_naming_a_missing_row_fails_when_the_table_is_built():
+    good = PairedClaim("ok", "mixup beats ERM", "paper", "t", "mixup α=1", "ERM")
+    assert Table("t", "T", ROWS, claims=(good,)).claims == (good,)
+    bad = PairedClaim("bad", "mixup beats ERM", "paper", "t", "mixup α=2", "ERM")
+    with pytest.raises(ValueError, match="paired claim 'bad': table 't' has no row 'mixup α=2'"):
+        Table("t", "T", ROWS, claims=(bad,))
+    with pytest.raises(ValueError, match="has no row 'ERM \\[x=1\\]'"):
+        Table("t", "T", ROWS, claims=(PairedClaim("r", "s", "paper", "t", "ERM", "mixup α=1", regime="ERM [x=1]"),))
+    with pytest.raises(ValueError, match="names table 'u'"):
+        Table("t", "T", ROWS, claims=(PairedClaim("w", "s", "paper", "u", "ERM", "mixup α=1"),))
+    with pytest.raises(ValueError, match="unknown metric"):
+        Table("t", "T", ROWS, claims=(PairedClaim("m", "s", "paper", "t", "ERM", "mixup α=1", "accuracy"),))
+    with pytest.raises(ValueError, match="declared twice"):
+        Table("t", "T", ROWS, claims=(good, good))
+
+
+def test_presets_and_readme_rows_are_checked_when_the_table_is_built():
+    with pytest.raises(ValueError, match="unknown row 'mixup α=8' for table 't'"):
+        Table("t", "T", ROWS, presets={"core": ("ERM", "mixup α=8")})
+    with pytest.raises(ValueError, match="README row\\(s\\) ERM \\+ dropout are not row labels"):
+        Table("t", "T", ROWS, readme=(("ERM", "ERM + dropout"), ("final_error",)))
+    with pytest.raises(ValueError, match="README metric\\(s\\) accuracy unknown"):
+        Table("t", "T", ROWS, readme=(None, ("accuracy",)))
+    with pytest.raises(ValueError, match="row key\\(s\\) declared twice: ERM"):
+        Table("t", "T", ROWS + (Row("ERM", {"method": "erm"}),))
+    assert ROW_PRESETS == {"ablation": {"core": TABLES["ablation"].presets["core"]},
+                           "label_noise": {"core": ("ERM", "ERM + dropout p=0.5", "mixup α=8")}}
+
+
+def test_readme_rows_declared_with_each_table():
+    # the content of report._README_TABLES at the base commit, now declared beside each table
+    assert {n: t.readme for n, t in TABLES.items() if t.readme is not None} == {
+        "headline": (None, ("median_last10_error", "final_error")),
+        "ablation": (("ERM", "mixup AC + RP", "label smoothing ε=0.1", "mix inputs + label smoothing ε=0.1",
+                      "Gaussian noise σ=0.1", "mixup + label smoothing ε=0.1"), ("median_last10_error",)),
+        "label_noise": (("ERM", "ERM + dropout p=0.5", "mixup α=8", "mixup α=8 + dropout p=0.5"),
+                        ("best_error", "final_error", "train_error_noisy_labels")),
+        "uci": (None, ("final_error",)),
+        "calibration": (None, ("final_ece", "final_nll", "overconfidence")),
+        "robustness": (None, ("final_error", "fgsm")),
+        "eps_validation": (None, ("median_last10_error",)),
+        "training_length": (None, ("final_error", "median_last10_error")),
+    }
+
+
+def test_every_table_but_speech_declares_paired_claims():
+    assert {n for n, t in TABLES.items() if t.claims} == set(TABLES) - {"speech"}
+
+
+def test_cpu_time_model_predicts_the_measured_cifar_runs():
+    # 17 measured runs (results/cpu/cifar10_*.json, one thread each, two at once): 575-1403 s, median 795 s
+    assert "median 795 s" in TIME_MODEL["cpu"]["source"] and "575-1403 s" in TIME_MODEL["cpu"]["source"]
+    for _, cfg in table_configs("headline", "cpu"):
+        assert (cfg.dataset, cfg.width, cfg.epochs, cfg.subset, cfg.test_subset) == ("cifar10", 8, 30, 1000, 200)
+        assert 575 <= estimate_seconds(cfg, "cpu") <= 1403
+        assert abs(estimate_seconds(cfg, "cpu") - 795) <= 0.25 * 795
+    # --dry-run --workers 2 on a 2-core machine: one thread per run, the same estimate
+    cfg = table_configs("headline", "cpu")[0][1]
+    if (__import__("os").cpu_count() or 1) == 2:
+        assert abs(sweep_estimate(cfg, "cpu", 2) - 795) <= 0.25 * 795
