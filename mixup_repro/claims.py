@@ -1,40 +1,34 @@
-"""The claims judged with paired statistics (:mod:`mixup_repro.stats`), declared beside the rows they compare.
+"""The claims of every declared table judged with paired statistics (:mod:`mixup_repro.stats`).
 
-Each :class:`PairedClaim` names two rows of a declared table by their keys; the keys are checked against
-:data:`mixup_repro.experiments.TABLES` when this module is imported, so a renamed or removed row fails loudly
-instead of turning a verdict into "not tested". :func:`paired_claims` judges every claim of one table from the
+Each table of :mod:`mixup_repro.tables` declares its :class:`~mixup_repro.declare.PairedClaim` s beside its rows
+(two rows by key, a metric, a direction, and the row whose runs decide whether the claim's regime was reached);
+the keys are checked when the tables are built. :func:`paired_claims` judges every claim of one table from the
 results files of one scale: per-seed differences, 95 % CI, p, Holm's correction over the table's claims, the
-regime check, and the verdict word.
+regime check, and the verdict word; :func:`paired_claims_markdown` and :func:`discussion` render the frame.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from .declare import PairedClaim
+from .plan import row_runs
+from .scales import fgsm_key, scale_fgsm
 from .stats import VERDICT_RULES, holm, judge, paired_difference, regime_check
+from .summary import run_metric, summarize
+from .tables import SELECTED_EPS_ROW, TABLES, eps_label
 
-__all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "verdict_table", "discussion", "regime_line", "MEMORISED", "METRIC_UNITS"]
-
-_PRE = "[model=PreAct ResNet-18]"
-
-
-@dataclass(frozen=True)
-class PairedClaim:
-    """``a`` is ``direction`` than ``b`` on ``metric`` (rows by key of ``table``), claimed by ``source``."""
-
-    id: str
-    statement: str
-    source: str          # "paper", "extension" (this book's question) or "related work (...)"
-    table: str
-    a: str
-    b: str
-    metric: str = "median_last10_error"
-    direction: str = "lower"
-
+__all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "verdict_table", "discussion",
+           "regime_line", "MEMORISED", "METRIC_UNITS", "table_claims", "claim_regime", "memorisation_check"]
 
 METRIC_UNITS = {"median_last10_error": ("error", "pp", 1.0),  # the median test error of the last 10 epochs
+                "final_error": ("final error", "pp", 1.0),
+                "best_error": ("best error", "pp", 1.0),
+                "train_error_noisy_labels": ("train error on corrupted labels", "pp", 1.0),
                 "final_ece": ("ECE", "pp", 100.0),  # stored as a fraction, shown in percent
                 "final_nll": ("NLL", "", 1.0)}
+"""metric -> (name, unit of a difference, factor from the stored value) of the metrics claims compare."""
+
+MEMORISED = 10.0
+"""Training error (%) on the corrupted labels below which a run has memorised them (the label-noise regime)."""
 
 
 def _unit(metric: str):
@@ -43,58 +37,91 @@ def _unit(metric: str):
     return METRIC_UNITS[metric]
 
 
-PAIRED_CLAIMS: tuple[PairedClaim, ...] = (
-    PairedClaim("mixup1_vs_erm", "mixup (α = 1) has a lower test error than ERM", "paper", "headline",
-                f"mixup α=1 {_PRE}", f"ERM {_PRE}"),
-    PairedClaim("mixup02_vs_erm", "mixup (α = 0.2) has a lower test error than ERM", "paper", "headline",
-                f"mixup α=0.2 {_PRE}", f"ERM {_PRE}"),
-    *(PairedClaim(f"fgsm{e}_vs_erm", f"mixup (α = 1) has a lower error than ERM under FGSM, ε = {e}", "paper",
-                  "headline", f"mixup α=1 {_PRE}", f"ERM {_PRE}", f"fgsm_error_{e}") for e in ("0.01", "0.03", "0.1")),
-    PairedClaim("mixup_ece_vs_erm", "mixup (α = 1) is better calibrated (lower ECE) than ERM",
-                "related work (Thulasidasan et al., 2019)", "headline", f"mixup α=1 {_PRE}", f"ERM {_PRE}",
-                "final_ece"),
-    PairedClaim("ls_vs_erm", "label smoothing (ε = 0.1) has a lower test error than ERM",
-                "related work (Szegedy et al., 2016)", "headline", f"label smoothing ε=0.1 {_PRE}", f"ERM {_PRE}"),
-    PairedClaim("mixup_ls_vs_mixup", "mixup + label smoothing (ε = 0.1) has a lower test error than mixup",
-                "extension", "headline", f"mixup + label smoothing ε=0.1 {_PRE}", f"mixup α=1 {_PRE}"),
-    PairedClaim("mixup_ls_ece_vs_mixup", "mixup + label smoothing (ε = 0.1) has a lower ECE than mixup",
-                "extension", "headline", f"mixup + label smoothing ε=0.1 {_PRE}", f"mixup α=1 {_PRE}",
-                "final_ece"),
-)
-"""Every paired claim, by table."""
+PAIRED_CLAIMS: tuple[PairedClaim, ...] = tuple(c for t in TABLES.values() for c in t.claims)
+"""Every paired claim, by table (declared with each table, ``Table.claims``)."""
 
-REGIME_ROW = {"headline": f"ERM {_PRE}"}
-"""The ERM row whose training error decides whether a table's runs reached the paper's regime."""
+for _c in PAIRED_CLAIMS:  # every claim's metric has a unit: a new metric fails here, at import
+    _unit(_c.metric)
+del _c
 
 
-def _check_declarations() -> None:
-    from .experiments import TABLES
-
-    seen = set()
-    for c in PAIRED_CLAIMS:
-        if c.id in seen:
-            raise ValueError(f"paired claim id {c.id!r} declared twice")
-        seen.add(c.id)
-        keys = {r.key for r in TABLES[c.table].rows}
-        for side in (c.a, c.b):
-            if side not in keys:
-                raise ValueError(f"paired claim {c.id!r}: table {c.table!r} has no row {side!r}")
-        _unit(c.metric)
-    for table, key in REGIME_ROW.items():
-        if key not in {r.key for r in TABLES[table].rows}:
-            raise ValueError(f"regime row {key!r} is not a row of table {table!r}")
+def table_claims(table: str, scale: str) -> list[PairedClaim]:
+    """The claims of ``table`` that ``scale`` can test: a claim about rows not run there, or about an FGSM step not
+    evaluated there, is left out."""
+    if table not in TABLES:
+        raise ValueError(f"unknown table {table!r}; choose from {', '.join(TABLES)}")
+    t = TABLES[table]
+    runnable = {r.key for r in t.rows if r.runnable(scale)} | set(t.derived_rows)
+    fgsm = {fgsm_key(e) for e in scale_fgsm(scale)}
+    return [c for c in t.claims if c.a in runnable and c.b in runnable
+            and (not c.metric.startswith("fgsm_error_") or c.metric in fgsm)]
 
 
-_check_declarations()
+def memorisation_check(erm_records) -> dict:
+    """Whether ERM memorised its corrupted labels: its final training error on them (%) per seed, below
+    :data:`MEMORISED` in every run (``reached``; None when no run recorded it), in the form of
+    :func:`~mixup_repro.stats.regime_check`."""
+    per_seed = {}
+    for rec in erm_records:
+        v = run_metric(rec, "train_error_noisy_labels")
+        if v is not None:
+            per_seed[rec.get("config", {}).get("seed")] = v
+    if not per_seed:
+        return {"reached": None, "final_train_error": {}, "text": "not recorded"}
+    reached = all(v < MEMORISED for v in per_seed.values())
+    lo, hi = min(per_seed.values()), max(per_seed.values())
+    span = f"{lo:.1f}" if lo == hi else f"{lo:.1f}–{hi:.1f}"
+    text = (f"ERM's final training error on the corrupted labels {span} % over {len(per_seed)} seed(s) (memorised "
+            f"below {MEMORISED:g} %): " + ("regime reached" if reached else "regime NOT reached"))
+    return {"reached": reached, "final_train_error": per_seed, "text": text}
+
+
+def claim_regime(claim: PairedClaim, runs: dict) -> dict | None:
+    """The regime check of ``claim``'s regime row from ``runs`` (row key -> records); None without a regime row."""
+    if claim.regime is None:
+        return None
+    records = runs.get(claim.regime, [])
+    return memorisation_check(records) if claim.regime_kind == "memorised" else regime_check(records)
+
+
+def _combined_regime(regimes: dict) -> dict:
+    """One regime record for a frame: the single regime row's, or all of them (``reached`` "partly" when mixed)."""
+    if not regimes:
+        return {"reached": None, "text": "no regime row: the claims apply whatever the runs reached"}
+    if len(regimes) == 1:
+        return next(iter(regimes.values()))
+    known = [r["reached"] for r in regimes.values() if r["reached"] is not None]
+    reached = None if not known else True if all(known) else False if not any(known) else "partly"
+    return {"reached": reached, "text": "; ".join(f"{k}: {r['text']}" for k, r in regimes.items())}
 
 
 def _values(records, metric: str, scale: float) -> dict:
     out = {}
     for rec in records:
-        v = rec.get("summary", {}).get(metric)
+        v = run_metric(rec, metric)
         if v is not None:
-            out[rec["config"]["seed"]] = float(v) * scale
+            out[rec["config"]["seed"]] = v * scale
     return out
+
+
+def _selected_eps_key(scale: str, out, dataset, seeds) -> str | None:
+    """The test row of the ε selected on validation (see :func:`mixup_repro.summary.summarize`), None while
+    the selection is pending."""
+    sel = summarize("eps_validation", scale, out, dataset=dataset, seeds=seeds).attrs.get("selected_eps")
+    return None if sel is None else f"test: {eps_label(sel)} [evaluated on=test]"
+
+
+def _claim_row(c: PairedClaim, r, padj: float, verdict: str) -> dict:
+    """One line of the claims frame."""
+    name, unit, _ = _unit(c.metric)
+    ok = r.n >= 2
+    return {
+        "claim": c.statement, "source": c.source, "metric": f"{name} ({'%' if unit == 'pp' else unit})",
+        "mean A": round(r.a_mean, 2) if r.n else None, "mean B": round(r.b_mean, 2) if r.n else None,
+        "Δ = A − B": f"{r.mean_diff:+.2f}" if r.n else "",
+        "95 % CI": f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if ok else "",
+        "p": _p(r.p) if ok else "", "Holm p": _p(padj) if ok else "", "n": r.n, "verdict": verdict,
+    }
 
 
 def paired_claims(table: str, scale: str, out, *, dataset: str | None = None, seeds=None):
@@ -102,37 +129,36 @@ def paired_claims(table: str, scale: str, out, *, dataset: str | None = None, se
 
     Reads the finished results files of ``table`` at ``scale`` in ``out`` (nothing is run). Returns a
     DataFrame with columns ``claim``, ``source``, ``metric``, ``mean A``, ``mean B``, ``Δ = A − B``, ``95 % CI``,
-    ``p``, ``Holm p``, ``n``, ``verdict``, and the regime check as ``frame.attrs["regime"]``.
+    ``p``, ``Holm p``, ``n``, ``verdict``. Holm's correction is over the claims of the table judged at this scale.
+    ``frame.attrs["regime"]`` is the regime check (:func:`claim_regime`; all regime rows when there are several,
+    each in ``attrs["regimes"]``); a claim whose regime was not reached is *not applicable*.
     """
     import pandas as pd
 
-    from .experiments import row_runs
-
-    claims = [c for c in PAIRED_CLAIMS if c.table == table]
+    claims = table_claims(table, scale)
     if not claims:
         raise ValueError(f"no paired claims are declared for table {table!r}")
     runs = row_runs(table, scale, out, dataset=dataset, seeds=seeds)
-    regime = regime_check(runs.get(REGIME_ROW.get(table, ""), []))
+    if any(SELECTED_EPS_ROW in (c.a, c.b) for c in claims):
+        selected = _selected_eps_key(scale, out, dataset, seeds)
+        runs[SELECTED_EPS_ROW] = runs.get(selected, []) if selected else []
+    regimes = {c.regime: claim_regime(c, runs) for c in claims if c.regime is not None}
     results = []
     for c in claims:
-        _, unit, k = _unit(c.metric)
+        k = _unit(c.metric)[2]
         results.append(paired_difference(_values(runs.get(c.a, []), c.metric, k),
                                          _values(runs.get(c.b, []), c.metric, k)))
     adjusted = holm([r.p for r in results])
     rows = []
     for c, r, padj in zip(claims, results, adjusted):
-        name, unit, _ = _unit(c.metric)
-        verdict = judge(r, padj, direction=c.direction, applicable=regime["reached"] is not False)
-        ok = r.n >= 2
-        rows.append({
-            "claim": c.statement, "source": c.source, "metric": f"{name} ({'%' if unit == 'pp' else unit})",
-            "mean A": round(r.a_mean, 2) if r.n else None, "mean B": round(r.b_mean, 2) if r.n else None,
-            "Δ = A − B": f"{r.mean_diff:+.2f}" if r.n else "",
-            "95 % CI": f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if ok else "",
-            "p": _p(r.p) if ok else "", "Holm p": _p(padj) if ok else "", "n": r.n, "verdict": verdict,
-        })
+        applicable = c.regime is None or regimes[c.regime]["reached"] is not False
+        rows.append(_claim_row(c, r, padj, judge(r, padj, direction=c.direction, applicable=applicable)))
     frame = pd.DataFrame(rows)
-    frame.attrs["regime"] = regime
+    frame.attrs["regime"] = _combined_regime(regimes)
+    frame.attrs["regimes"] = regimes
+    frame.attrs["table"] = table
+    frame.attrs["p_values"] = [r.p for r in results]  # unrounded, before and after Holm's correction
+    frame.attrs["holm_p"] = adjusted
     return frame
 
 
@@ -166,9 +192,16 @@ def paired_claims_markdown(frame, scale: str) -> str:
     lines = verdict_table(shown)
     regime = frame.attrs.get("regime", {}).get("text", "not recorded")
     rules = "; ".join(f"*{k}*: {v}" for k, v in VERDICT_RULES.items())
+    if any(str(m).startswith("error (") for m in frame["metric"]):
+        metrics = ("error is the median test error of the last 10 epochs (the authors' statistic), FGSM errors and "
+                   "ECE are of the final model")
+    else:
+        metrics = "each metric as its column says (final: of the final model; best: the lowest over the epochs)"
+    if frame.attrs.get("table") == "label_noise":
+        rules += (f"; for this table the regime is that ERM memorised the corrupted labels (final training error on "
+                  f"them below {MEMORISED:g} %)")
     return "\n".join(lines) + (
-        f"\n\nA and B are the means of the claim's two rows (A the first named); error is the median test error "
-        f"of the last 10 epochs (the authors' statistic), FGSM errors and ECE are of the final model. Δ is the "
+        f"\n\nA and B are the means of the claim's two rows (A the first named); {metrics}. Δ is the "
         f"mean over paired seeds (same seed ="
         f" same training subset, initialisation and data order; the same test images) of A − B, in percentage "
         f"points (pp) for errors and ECE. 95 % CI: Student's t over the paired differences; p: two-sided paired "
@@ -180,8 +213,13 @@ def discussion(frame, scale: str) -> str:
     """A paragraph written from ``frame`` (:func:`paired_claims`): the regime, then each claim's verdict with the
     numbers behind it, grouped by verdict. Every number in it is read from the frame, so it changes with them."""
     regime = frame.attrs.get("regime", {})
-    if regime.get("reached") is None:
+    if "regimes" in frame.attrs and not frame.attrs["regimes"]:
+        lead = "These claims do not depend on a regime check: they are judged whatever ERM reached."
+    elif regime.get("reached") is None:
         lead = "No ERM run of this table has finished at this scale, so whether it reaches the paper's regime is not known yet."
+    elif regime["reached"] == "partly":
+        lead = (f"Only part of the runs are in the paper's regime ({regime['text']}); the claims about the others are "
+                f"*not applicable* here.")
     elif regime["reached"]:
         lead = (f"The runs are in the paper's regime: {regime['text'].split(': regime')[0]}, so there is something for "
                 f"mixup to regularise.")
@@ -222,16 +260,10 @@ def discussion(frame, scale: str) -> str:
     return " ".join(parts)
 
 
-MEMORISED = 10.0
-"""Training error (%) on the corrupted labels below which a run has memorised them (the label-noise regime)."""
-
-
 def regime_line(table: str, scale: str, out, *, dataset: str | None = None, seeds=None) -> str:
     """The regime check of a table's runs, in words: for every ERM row, its final training error on its
     unaugmented training images (:func:`mixup_repro.stats.regime_check`); for the label-noise table, every row's
     final training error on the corrupted labels (memorised when below :data:`MEMORISED` %)."""
-    from .experiments import TABLES, row_runs
-
     runs = row_runs(table, scale, out, dataset=dataset, seeds=seeds)
     rows = TABLES[table].rows
     if table == "label_noise":

@@ -108,7 +108,7 @@ def test_paired_claims_on_results_files(tmp_path):
     off = paired_claims("headline", "cpu", tmp_path)
     assert set(off["verdict"]) == {"not applicable"} and "**not** in the paper's regime" in discussion(off, "cpu")
     with pytest.raises(ValueError, match="no paired claims"):
-        paired_claims("uci", "cpu", tmp_path)
+        paired_claims("speech", "cpu", tmp_path)  # judged by mixup_repro.speech_report
 
 
 def test_regime_line_reports_memorisation_and_fit(tmp_path):
