@@ -32,6 +32,7 @@ MEMORISED = 10.0
 
 
 def _unit(metric: str):
+    """(name, unit of a difference, factor) of ``metric``."""
     if metric.startswith("fgsm_error_"):
         return f"FGSM ε = {metric.removeprefix('fgsm_error_')} error", "pp", 1.0
     return METRIC_UNITS[metric]
@@ -96,6 +97,7 @@ def _combined_regime(regimes: dict) -> dict:
 
 
 def _values(records, metric: str, scale: float) -> dict:
+    """Seed -> value of ``metric`` (times ``scale``) over ``records``."""
     out = {}
     for rec in records:
         v = run_metric(rec, metric)
@@ -157,6 +159,7 @@ def paired_claims(table: str, scale: str, out, *, dataset: str | None = None, se
     frame.attrs["regime"] = _combined_regime(regimes)
     frame.attrs["regimes"] = regimes
     frame.attrs["table"] = table
+    frame.attrs["regime_kinds"] = sorted({c.regime_kind for c in claims if c.regime is not None})
     frame.attrs["p_values"] = [r.p for r in results]  # unrounded, before and after Holm's correction
     frame.attrs["holm_p"] = adjusted
     return frame
@@ -169,6 +172,7 @@ def _delta_unit(metric_label: str) -> str:
 
 
 def _p(p: float) -> str:
+    """A p-value as shown: ``< 0.001`` or three decimals."""
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
@@ -197,7 +201,7 @@ def paired_claims_markdown(frame, scale: str) -> str:
                    "ECE are of the final model")
     else:
         metrics = "each metric as its column says (final: of the final model; best: the lowest over the epochs)"
-    if frame.attrs.get("table") == "label_noise":
+    if "memorised" in frame.attrs.get("regime_kinds", ()):
         rules += (f"; for this table the regime is that ERM memorised the corrupted labels (final training error on "
                   f"them below {MEMORISED:g} %)")
     return "\n".join(lines) + (
@@ -224,8 +228,10 @@ def discussion(frame, scale: str) -> str:
         lead = (f"The runs are in the paper's regime: {regime['text'].split(': regime')[0]}, so there is something for "
                 f"mixup to regularise.")
     else:
-        lead = (f"The runs are **not** in the paper's regime ({regime['text'].split(': regime')[0]}): ERM does not fit "
-                f"its training images, so every claim of this table is *not applicable* here.")
+        what = ("ERM did not memorise the corrupted labels" if "memorised" in frame.attrs.get("regime_kinds", ())
+                else "ERM does not fit its training images")
+        lead = (f"The runs are **not** in the paper's regime ({regime['text'].split(': regime')[0]}): {what}, so "
+                f"every claim of this table is *not applicable* here.")
     done = frame[frame["n"] >= 2]
     parts = [lead]
     if done.empty:

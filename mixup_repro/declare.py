@@ -56,6 +56,7 @@ class Row:
         return f"{self.label} [{', '.join(f'{k}={v}' for k, v in self.columns.items())}]"
 
     def runnable(self, scale: str) -> bool:
+        """Whether the row runs at ``scale`` (else :attr:`skip` says why not)."""
         return scale not in self.skip
 
 
@@ -94,6 +95,7 @@ class PairedClaim:
 
 
 def _known_metric(metric: str) -> bool:
+    """Whether ``metric`` is one a table can reduce."""
     return metric in METRIC_NAMES or metric.startswith("fgsm_error_")
 
 
@@ -123,6 +125,7 @@ class Table:
     derived_rows: tuple = ()
 
     def __post_init__(self):
+        """Check every row reference (claims, presets, README rows): ``ValueError`` naming it."""
         keys = [r.key for r in self.rows]
         dup = sorted({k for k in keys if keys.count(k) > 1})
         if dup:
@@ -142,6 +145,7 @@ class Table:
                 raise ValueError(f"table {self.name!r}: README metric(s) {', '.join(bad)} unknown")
 
     def _check_claims(self, keys: set) -> None:
+        """Check the claims' ids, tables, row keys (among ``keys``), metrics and directions."""
         ids = [c.id for c in self.claims]
         for c in self.claims:
             if ids.count(c.id) > 1:
@@ -192,9 +196,11 @@ class Table:
         return " ".join(p for p in parts if p)
 
     def row_seeds(self, row: Row, scale: str) -> int:
+        """The number of seeds of ``row`` at ``scale`` (the row's, else the table's)."""
         return int(row.seeds.get(scale, self.seeds[scale]))
 
     def metric_list(self, scale: str) -> list[str]:
+        """Every metric reduced at ``scale``: the base metrics, the extra ones, one per FGSM step."""
         out = list(BASE_METRICS) + [m for m in self.extra if m not in BASE_METRICS]
         if "fgsm" in self.extra:
             out.remove("fgsm")
@@ -202,6 +208,7 @@ class Table:
         return out
 
     def shown_metrics(self, scale: str) -> list[str]:
+        """The metrics of the markdown table at ``scale`` (``fgsm`` expanded to its steps)."""
         out = []
         for m in self.metrics:
             out += [fgsm_key(e) for e in scale_fgsm(scale)] if m == "fgsm" else [m]

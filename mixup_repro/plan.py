@@ -84,6 +84,7 @@ def _row_config(table: Table, row: Row, scale: str, dataset, seed: int) -> Train
 
 
 def _row_seed_list(table: Table, row: Row, scale: str, seeds) -> list[int]:
+    """The seeds of ``row``: ``seeds`` when given, else the row's number at ``scale``."""
     return list(seeds) if seeds is not None else list(range(table.row_seeds(row, scale)))
 
 

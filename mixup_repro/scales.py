@@ -86,11 +86,13 @@ class PaperNumber:
     note: str = ""
 
     def short(self) -> str:
+        """``CIFAR-10: 5.53``: the dataset and the error, for a table cell."""
         name = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}.get(self.dataset, self.dataset)
         return f"{name}: {self.error:g}"
 
 
 def _readme(err, wd):
+    """A number of the authors' README (PreAct ResNet-18, CIFAR-10) at weight decay ``wd``."""
     return PaperNumber("cifar10", err, PAPER_SOURCES["readme"],
                        f"authors' code, PreAct ResNet-18, median test error of the last 10 of 200 epochs, "
                        f"weight decay {wd}")

@@ -66,6 +66,7 @@ def run_metric(rec: dict, metric: str) -> float | None:
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std of ``values`` (NaN when empty; std NaN for one value)."""
     if not values:
         return math.nan, math.nan
     mean = statistics.fmean(values)

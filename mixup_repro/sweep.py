@@ -50,6 +50,7 @@ are not retried."""
 
 
 def _flag(name: str) -> str:
+    """The ``train`` option of field ``name``."""
     return "--" + name.replace("_", "-")
 
 
@@ -163,11 +164,13 @@ def _die_with_parent():  # pragma: no cover - runs in the child between fork and
 
 
 def _say(quiet: bool, msg: str) -> None:
+    """Print ``msg`` unless ``quiet``."""
     if not quiet:
         print(msg, flush=True)
 
 
 def _last_line(text: str) -> str:
+    """The last non-empty line of ``text`` (quoted in failure messages only)."""
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1].strip() if lines else "(no output)"
 
@@ -383,6 +386,7 @@ def table_specs(names: Sequence[str], dataset, rows) -> list[tuple[str, str | No
 
 
 def _matches_any(table, token: str) -> bool:
+    """Whether ``token`` selects a row of ``table``."""
     try:
         table.select([token])
         return True
@@ -391,6 +395,7 @@ def _matches_any(table, token: str) -> bool:
 
 
 def _check_workers(workers) -> int:
+    """``workers`` when it is an integer >= 1; ``ValueError`` naming ``--workers``."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"--workers must be an integer >= 1, got {workers!r}")
     return workers

@@ -31,6 +31,7 @@ _PROG = "mixup-repro table"
 
 
 def _cmd_table(args) -> int:
+    """Run the ``table`` command from parsed ``args``; the exit code."""
     names = list(ALL_TABLES) if args.name == "all" else [args.name]
     out = Path(args.out) if args.out is not None else Path("results") / args.scale
     try:  # every argument is checked before anything is written
@@ -74,6 +75,7 @@ def _cmd_table(args) -> int:
 
 
 def _nonneg_int(text: str) -> int:
+    """A ``--seeds`` value: an integer >= 0."""
     try:
         v = int(text)
     except ValueError:

@@ -23,24 +23,29 @@ ERM = {"method": "erm"}
 
 
 def _mixup(alpha=1.0):
+    """Overrides of mixup at ``alpha``."""
     return {"method": "mixup", "alpha": float(alpha)}
 
 
 def _ls(eps):
+    """Overrides of label smoothing at ``eps``."""
     return {"method": "label_smoothing", "label_smoothing": float(eps)}
 
 
 def _mixup_ls(eps, alpha=1.0):
+    """Overrides of mixup + label smoothing."""
     return {"method": "mixup_ls", "alpha": float(alpha), "label_smoothing": float(eps)}
 
 
 def _cutmix(alpha=1.0):
+    """Overrides of CutMix at ``alpha``."""
     return {"method": "cutmix", "alpha": float(alpha)}
 
 
 def _claims(table: str, regime: str | None = None, regime_kind: str = "fit"):
     """A function declaring the paired claims of ``table`` (all with the same regime row)."""
     def claim(cid, statement, source, a, b, metric="median_last10_error", direction="lower", regime=regime):
+        """A :class:`PairedClaim` of this table."""
         return PairedClaim(cid, statement, source, table, a, b, metric, direction, regime, regime_kind)
     return claim
 
@@ -49,6 +54,7 @@ _NOT_ON_CPU = {"cpu": "too slow without a GPU", "smoke": "too slow without a GPU
 
 
 def _headline() -> Table:
+    """The headline table: ERM against mixup on three models, with the extension."""
     models = [("preact_resnet18", "PreAct ResNet-18", "preact", {}),
               ("wrn28_10", "WRN-28-10", "wrn", _NOT_ON_CPU),
               ("densenet_bc_190", "DenseNet-BC-190", "densenet", _NOT_ON_CPU)]
@@ -93,6 +99,7 @@ def _headline() -> Table:
 
 
 def _ablation() -> Table:
+    """The ablation table at two weight decays, and the α sweeps."""
     rows = []
     for wd in ("1e-4", "5e-4"):
         w = {"weight_decay": float(wd)}
@@ -183,6 +190,7 @@ Fashion-MNIST pilot memorised 50 % corrupted labels by epoch 21 at 100 per class
 
 
 def _label_noise() -> Table:
+    """The memorisation table: three levels of corrupted labels."""
     rows = []
     for p in NOISE_LEVELS:
         n = {"label_noise": p}
@@ -241,6 +249,7 @@ _SMOKE_STANDIN = {"paper": "smoke-scale stand-in", "cpu": "smoke-scale stand-in"
 
 
 def _uci() -> Table:
+    """The tabular table: the paper's six UCI sets (and the smoke scale's iris)."""
     rows = []
     methods = (("ERM", ERM, {}), ("mixup α=1", _mixup(1), {}),
                ("label smoothing ε=0.1", _ls(0.1), {"cpu": 5}),
@@ -282,6 +291,7 @@ def _uci_claims(ds: str) -> tuple[PairedClaim, ...]:
 
 
 def _calibration() -> Table:
+    """The calibration table (the headline's PreAct runs)."""
     c = _claims("calibration", regime="ERM")
     rows = (Row("ERM", {**ERM}), Row("label smoothing ε=0.1", _ls(0.1)), Row("mixup α=1", _mixup(1)),
             Row("mixup + label smoothing ε=0.1", _mixup_ls(0.1)))
@@ -300,6 +310,7 @@ def _calibration() -> Table:
 
 
 def _robustness() -> Table:
+    """The FGSM table (the headline's PreAct runs)."""
     c = _claims("robustness", regime="ERM")
     rows = (Row("ERM", {**ERM}), Row("label smoothing ε=0.1", _ls(0.1)), Row("mixup α=1", _mixup(1)),
             Row("mixup + label smoothing ε=0.1", _mixup_ls(0.1)))
@@ -320,6 +331,7 @@ VAL_FRACTION = 0.2
 
 
 def _eps_spec(e: float) -> dict:
+    """Overrides of candidate ε (0: mixup)."""
     return _mixup(1) if e == 0 else _mixup_ls(e)
 
 
@@ -334,6 +346,7 @@ runs when a claim is judged, see :func:`mixup_repro.claims.paired_claims`)."""
 
 
 def _eps_validation() -> Table:
+    """The ε-selection table: validation runs, then test runs of every candidate."""
     c = _claims("eps_validation")
     test = "[evaluated on=test]"
     fixed, mixup = f"test: {eps_label(EPS_FIXED)} {test}", f"test: {eps_label(0.0)} {test}"
@@ -392,6 +405,7 @@ def speech_row_label(family: str, alpha: float | None = None, eps: float | None 
 
 
 def _speech() -> Table:
+    """The speech table: three models, every α and ε candidate."""
     rows = []
     for _, name, spec in SPEECH_MODELS:
         cols = {"model": name}
@@ -440,6 +454,7 @@ TRAINING_LENGTHS = (5, 10, 15, 30)
 
 
 def _training_length() -> Table:
+    """The mixup − ERM gap at four training lengths."""
     c = _claims("training_length")
     rows = []
     for e in TRAINING_LENGTHS:

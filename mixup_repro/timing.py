@@ -72,6 +72,7 @@ DATA_SIZES = {  # (training images, test images, classes, pixels) for estimates 
 
 
 def _interp(table: Mapping[int, float], width: int) -> float:
+    """Cost at ``width`` from ``table`` (linear between measured widths, quadratic above)."""
     keys = sorted(table)
     if width <= keys[0]:
         return table[keys[0]] * width / keys[0]

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from mixup_repro.claims import paired_claims, paired_claims_markdown, table_claims
+from mixup_repro.claims import discussion, paired_claims, paired_claims_markdown, table_claims
 from mixup_repro.plan import table_configs
 from mixup_repro.results import SCHEMA, atomic_write_json
 from mixup_repro.stats import holm
@@ -78,7 +78,8 @@ def test_label_noise_claims_not_applicable_where_erm_did_not_memorise(tmp_path):
     assert {v for c, v in by.items() if "80 %" in c} == {"not applicable"}
     assert frame.attrs["regime"]["reached"] == "partly"
     assert frame.attrs["regimes"]["ERM [label noise=80%]"]["reached"] is False
-    assert "memorised the corrupted labels" in paired_claims_markdown(frame, "label_noise")
+    assert "memorised the corrupted labels" in paired_claims_markdown(frame, "cpu")
+    assert "Only part of the runs are in the paper's regime" in discussion(frame, "cpu")
 
 
 def test_ablation_claims_at_both_weight_decays_with_their_own_regime(tmp_path):

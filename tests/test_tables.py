@@ -20,8 +20,8 @@ ROWS = (Row("ERM", {"method": "erm"}), Row("mixup α=1", {"method": "mixup", "al
 def test_run_ids_of_every_table_unchanged_by_the_refactor():
     # computed on the base commit 89b2eb3 (before the split of experiments.py); the sweep's results use them
     expected = json.loads((Path(__file__).parent / "data" / "table_run_ids_cpu.json").read_text())
-    assert set(expected) == set(TABLES)
-    for name in TABLES:
+    assert set(expected) <= set(TABLES)  # a table added later needs no entry here
+    for name in expected:
         assert [[k, run_id(c)] for k, c in table_configs(name, "cpu")] == expected[name], name
 
 
@@ -66,7 +66,7 @@ def test_presets_and_readme_rows_are_checked_when_the_table_is_built():
 
 def test_readme_rows_declared_with_each_table():
     # the content of report._README_TABLES at the base commit, now declared beside each table
-    assert {n: t.readme for n, t in TABLES.items() if t.readme is not None} == {
+    base = {
         "headline": (None, ("median_last10_error", "final_error")),
         "ablation": (("ERM", "mixup AC + RP", "label smoothing ε=0.1", "mix inputs + label smoothing ε=0.1",
                       "Gaussian noise σ=0.1", "mixup + label smoothing ε=0.1"), ("median_last10_error",)),
@@ -78,6 +78,8 @@ def test_readme_rows_declared_with_each_table():
         "eps_validation": (None, ("median_last10_error",)),
         "training_length": (None, ("final_error", "median_last10_error")),
     }
+    assert {n: TABLES[n].readme for n in base} == base
+    assert all(t.readme is not None for n, t in TABLES.items() if n != "speech")
 
 
 def test_every_table_but_speech_declares_paired_claims():
