@@ -90,6 +90,7 @@ REGISTRY: dict[str, DatasetEntry] = {**IMAGE_ENTRIES, **TABULAR_ENTRIES, **POINT
 
 
 def _group(group: str) -> tuple[str, ...]:
+    """The registered names of one of :data:`~mixup_repro.dataset.DATASET_GROUPS`, in registration order."""
     return tuple(name for name, entry in REGISTRY.items() if entry.group == group)
 
 
@@ -152,6 +153,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, downlo
 
 
 def _check_no_kwargs(name: str, kw: dict, allowed: tuple[str, ...]) -> None:
+    """``TypeError`` naming the dataset and the allowed options when ``kw`` holds any other."""
     extra = sorted(set(kw) - set(allowed))
     if extra:
         raise TypeError(f"load_dataset({name!r}) got unexpected keyword argument(s) {', '.join(extra)}; "

@@ -151,6 +151,7 @@ class Dataset:
 
 
 def _as_index(indices, n: int, name: str) -> torch.Tensor:
+    """``indices`` (a 1-D integer tensor or a boolean mask of length ``n``) as int64 indices."""
     idx = torch.as_tensor(indices)
     if idx.dtype == torch.bool:
         if idx.shape != (n,):

@@ -85,6 +85,7 @@ __all__ = [
 
 
 def _check_problems(name, v):
+    """A problem or a non-empty list of :data:`GAN_PROBLEMS` as a list (``ValueError`` naming ``name``)."""
     if isinstance(v, str):
         v = [v]
     if not isinstance(v, (list, tuple)) or not v:
@@ -113,6 +114,7 @@ def check_params(**params) -> dict[str, Any]:
 
 
 def _cmd_gan(args) -> int:
+    """Run the ``gan`` subcommand: train or read back every run of the grid and print one line per run."""
     import sys
 
     prog = "mixup-repro gan"

@@ -52,6 +52,7 @@ def gan_metrics_frame(runs: Iterable[Mapping]):
 
 
 def _verdict(lo: float, hi: float, direction: int) -> str:
+    """*reproduced*, *not detected* or *reversed*: where the interval ``[lo, hi]`` lies against 0 and ``direction``."""
     if not (lo == lo and hi == hi) or lo <= 0 <= hi:
         return "not detected"
     return "reproduced" if (lo > 0) == (direction > 0) else "reversed"
@@ -188,6 +189,7 @@ def outcome_markdown(runs: Iterable[Mapping], *, far: float = 1.0, precise: floa
 
 
 def _fmt(v: float) -> str:
+    """A signed number with 3 decimals (none from 100 on)."""
     return f"{v:+.3f}" if abs(v) < 100 else f"{v:+.0f}"
 
 
@@ -298,6 +300,7 @@ def plot_gan_samples(runs: Iterable[Mapping], *, seed: int = 0, problems: Sequen
 
 
 def _band(values, confidence: float = 0.95):
+    """Mean over runs (axis 0) and its two-sided ``confidence`` t interval (the mean alone for one run)."""
     import numpy as np
     from scipy import stats
 

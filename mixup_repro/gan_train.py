@@ -142,6 +142,7 @@ def sample_toy(problem: str, n: int, *, std: float = 0.01, n_modes: int | None =
 # Networks
 # ----------------------------------------------------------------------------------------------------------
 def _mlp(sizes: Sequence[int]) -> nn.Sequential:
+    """Linear layers of ``sizes`` with ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
@@ -318,15 +319,18 @@ class GANConfig:
 
     @property
     def variant(self) -> str:
+        """``erm`` for ``alpha = 0``, else ``mixup``."""
         return "erm" if self.alpha == 0 else "mixup"
 
     def to_dict(self) -> dict:
+        """The config as a JSON-able dict (``snapshot_iters`` as a list)."""
         d = dataclasses.asdict(self)
         d["snapshot_iters"] = list(self.snapshot_iters)
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> GANConfig:
+        """The config of a :meth:`to_dict` dict; ``ValueError`` naming any unknown field."""
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -407,6 +411,7 @@ def load_gan_results(folder) -> list[dict]:
 
 
 def _write_compact(path: Path, obj) -> None:
+    """Write ``obj`` as compact strict JSON (NaN and inf become null), atomically."""
     from .results import _finite, atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(_finite(obj), separators=(",", ":"), allow_nan=False) + "\n").encode())
@@ -416,6 +421,7 @@ def _write_compact(path: Path, obj) -> None:
 # Training
 # ----------------------------------------------------------------------------------------------------------
 def _eval_iters(cfg: GANConfig) -> list[int]:
+    """The iterations evaluated: every ``eval_every``, the snapshots, the first and the last."""
     its = set(range(0, cfg.iterations + 1, cfg.eval_every)) | set(cfg.snapshot_iters) | {0, cfg.iterations}
     return sorted(its)
 

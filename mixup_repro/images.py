@@ -85,6 +85,8 @@ def _fmnist_gz_md5() -> dict[str, str]:
 
 
 def _fmnist_candidate_dirs(data_dir) -> list[Path]:
+    """Folders searched for the IDX files, in order: ``data_dir``, the default data folder (each with its
+    ``fashion-mnist/`` and ``FashionMNIST/raw/``), then :data:`SYSTEM_FASHION_MNIST_DIR`."""
     bases = []
     if data_dir is not None:
         bases.append(Path(data_dir).expanduser())
@@ -257,6 +259,7 @@ def load_cifar(key: str, data_dir=None, download: bool = True) -> Dataset:
                                 f"{how}") from err
 
     def tensors(ds):
+        """A torchvision CIFAR split as uint8 ``(N, 3, 32, 32)`` images and int64 labels."""
         x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
         return x, torch.as_tensor(ds.targets, dtype=torch.int64)
 

@@ -17,6 +17,7 @@ __all__ = ["knn_partners"]
 
 
 def _knn_cache_name(flat_cpu: torch.Tensor, k: int, device_type: str = "cpu") -> str:
+    """The cache file name of the partners of ``flat_cpu``: a SHA-1 of dtype, shape, device type, bytes, ``k``."""
     h = hashlib.sha1(usedforsecurity=False)
     # the computing device is part of the key: near-ties in float32 distances may break differently on a GPU
     h.update(f"{flat_cpu.dtype}|{tuple(flat_cpu.shape)}|{'' if device_type == 'cpu' else device_type + '|'}".encode())

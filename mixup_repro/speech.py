@@ -75,6 +75,7 @@ def find_speech_commands(bases) -> Path | None:
 
 
 def _read_wav(data: bytes, where: str) -> np.ndarray:
+    """The samples of a 1 s 16 kHz mono 16-bit WAV file as float32 in [-1, 1) (``ValueError`` naming ``where``)."""
     try:
         with wave.open(io.BytesIO(data)) as w:
             rate, ch, width, n = w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
@@ -90,6 +91,7 @@ def _read_wav(data: bytes, where: str) -> np.ndarray:
 
 
 def _members(source: Path):
+    """Yield ``(label, file name, bytes, where)`` for every ``.wav`` of the folder or archive."""
     if source.is_dir():
         for p in sorted(source.glob("*/*.wav")):
             yield p.parent.name, p.name, p.read_bytes(), str(p)
@@ -107,6 +109,7 @@ def _members(source: Path):
 
 
 def _log_mel(audio: np.ndarray) -> np.ndarray:
+    """The ``log(mel power + 1e-6)`` spectrogram (40 × 101) of one clip, with the settings of :data:`MEL`."""
     import librosa
 
     mel = librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE, power=2.0, **MEL)
@@ -114,6 +117,7 @@ def _log_mel(audio: np.ndarray) -> np.ndarray:
 
 
 def _decode_all(source: Path) -> dict[str, np.ndarray]:
+    """Features ``x``, labels ``y`` and speaker ids of every clip at ``source``."""
     feats, labels, speakers = [], [], []
     for cls, name, data, where in _members(source):
         if cls not in SPEECH_CLASSES:

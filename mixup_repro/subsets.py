@@ -14,6 +14,7 @@ __all__ = ["corrupt_labels", "split_validation", "subset_per_class"]
 
 
 def _check_labels(y, name: str = "y") -> torch.Tensor:
+    """``y`` after checking it is a 1-D integer tensor (``TypeError`` naming ``name``)."""
     if not isinstance(y, torch.Tensor) or y.ndim != 1 or y.dtype.is_floating_point or y.dtype == torch.bool:
         raise TypeError(f"{name} must be a 1-D integer tensor, got {getattr(y, 'dtype', type(y).__name__)}")
     return y
