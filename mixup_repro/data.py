@@ -73,8 +73,10 @@ __all__ = [
     "SYSTEM_FASHION_MNIST_DIR",
     "TABULAR_DATASETS",
     "BatchIterator",
+    "DatasetEntry",
     "Dataset",
     "augment_batch",
+    "build_registry",
     "corrupt_labels",
     "default_data_dir",
     "iterate_batches",
@@ -85,7 +87,18 @@ __all__ = [
     "subset_per_class",
 ]
 
-REGISTRY: dict[str, DatasetEntry] = {**IMAGE_ENTRIES, **TABULAR_ENTRIES, **POINT_ENTRIES, **SPEECH_ENTRIES}
+def build_registry(*families: dict[str, DatasetEntry]) -> dict[str, DatasetEntry]:
+    """One registry from the families' entry tables, in order; a name declared twice is a ``ValueError``."""
+    registry: dict[str, DatasetEntry] = {}
+    for family in families:
+        for name, entry in family.items():
+            if name in registry:
+                raise ValueError(f"dataset {name!r} is registered twice")
+            registry[name] = entry
+    return registry
+
+
+REGISTRY = build_registry(IMAGE_ENTRIES, TABULAR_ENTRIES, POINT_ENTRIES, SPEECH_ENTRIES)
 """Every dataset name :func:`load_dataset` accepts -> its :class:`~mixup_repro.dataset.DatasetEntry`."""
 
 

@@ -349,3 +349,16 @@ def test_errors():
         load_dataset("iris", test_frac=0.3)
     with pytest.raises(ValueError, match="test_fraction"):
         load_dataset("iris", test_fraction=1.0)
+
+
+# --- the registry -----------------------------------------------------------------------------------------
+
+def test_registry_lists_every_name_once():
+    from mixup_repro.data import REGISTRY, DatasetEntry, build_registry
+
+    assert set(REGISTRY) == set(DATASET_NAMES) and len(DATASET_NAMES) == len(set(DATASET_NAMES))
+    entry = DatasetEntry("points", lambda name, data_dir, download: None)
+    with pytest.raises(ValueError, match="'ring' is registered twice"):
+        build_registry({"ring": entry}, {"ring": entry})
+    with pytest.raises(ValueError, match="group must be one of"):
+        DatasetEntry("video", entry.load)
