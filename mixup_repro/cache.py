@@ -62,6 +62,7 @@ def folder_fingerprint(folder, pattern: str) -> str:
 
 
 def _arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over the names, dtypes, shapes and bytes of ``arrays`` (sorted by name)."""
     h = hashlib.sha256()
     for k in sorted(arrays):
         a = np.ascontiguousarray(arrays[k])

@@ -40,6 +40,7 @@ PER_CLASS = {"train": 5000, "test": 1000}
 
 
 def _is_split_folder(d: Path) -> bool:
+    """Whether ``d`` holds ``train/`` and ``test/`` folders."""
     return (d / "train").is_dir() and (d / "test").is_dir()
 
 
@@ -58,6 +59,7 @@ def find_cifar10_jpeg(bases) -> Path | None:
 
 
 def _decode(data: bytes, where: str) -> np.ndarray:
+    """One JPEG as a uint8 ``(32, 32, 3)`` RGB array (``ValueError`` naming ``where`` otherwise)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -91,6 +93,7 @@ def _members(source: Path):
 
 
 def _decode_all(source: Path, per_class: dict[str, int]) -> dict[str, np.ndarray]:
+    """The uint8 images and int64 labels of every split, after checking the count of every class folder."""
     found: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
     for split, cls, name, data, where in _members(source):
         if split not in per_class:

@@ -27,11 +27,14 @@ import wave
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+import torch
 
+from ._checks import check_choice
 from .cache import cache_dir, decode_once, source_key
+from .dataset import DATA_ENV, Dataset, DatasetEntry, data_folders
 
-__all__ = ["MEL", "SPEECH_ARCHIVE", "SPEECH_CLASSES", "SPEECH_FOLDER", "SPEECH_LABEL", "find_speech_commands",
-           "read_speech_commands", "speaker_of", "speaker_split"]
+__all__ = ["MEL", "SPEECH_ARCHIVE", "SPEECH_CLASSES", "SPEECH_ENTRIES", "SPEECH_FOLDER", "SPEECH_LABEL",
+           "find_speech_commands", "load_speech_commands", "read_speech_commands", "speaker_of", "speaker_split"]
 
 SPEECH_ARCHIVE = "speech-commands-test-v0.02.tar.gz"
 SPEECH_FOLDER = "speech-commands-test-v0.02"
@@ -72,6 +75,7 @@ def find_speech_commands(bases) -> Path | None:
 
 
 def _read_wav(data: bytes, where: str) -> np.ndarray:
+    """The samples of a 1 s 16 kHz mono 16-bit WAV file as float32 in [-1, 1) (``ValueError`` naming ``where``)."""
     try:
         with wave.open(io.BytesIO(data)) as w:
             rate, ch, width, n = w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()
@@ -87,6 +91,7 @@ def _read_wav(data: bytes, where: str) -> np.ndarray:
 
 
 def _members(source: Path):
+    """Yield ``(label, file name, bytes, where)`` for every ``.wav`` of the folder or archive."""
     if source.is_dir():
         for p in sorted(source.glob("*/*.wav")):
             yield p.parent.name, p.name, p.read_bytes(), str(p)
@@ -104,6 +109,7 @@ def _members(source: Path):
 
 
 def _log_mel(audio: np.ndarray) -> np.ndarray:
+    """The ``log(mel power + 1e-6)`` spectrogram (40 × 101) of one clip, with the settings of :data:`MEL`."""
     import librosa
 
     mel = librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE, power=2.0, **MEL)
@@ -111,6 +117,7 @@ def _log_mel(audio: np.ndarray) -> np.ndarray:
 
 
 def _decode_all(source: Path) -> dict[str, np.ndarray]:
+    """Features ``x``, labels ``y`` and speaker ids of every clip at ``source``."""
     feats, labels, speakers = [], [], []
     for cls, name, data, where in _members(source):
         if cls not in SPEECH_CLASSES:
@@ -139,3 +146,45 @@ def read_speech_commands(source, *, use_cache: bool = True) -> tuple[dict[str, n
     arrays, how = decode_once(cache_dir() / "speech-commands" / f"{key[:16]}-{tag}.npz", lambda: _decode_all(source),
                               {"source": str(source)}, use_cache=use_cache)
     return arrays, {**info, **how}
+
+
+def load_speech_commands(data_dir=None, *, eval_split: str = "test", layout: str = "cnn") -> Dataset:
+    """The speech-commands :class:`~mixup_repro.dataset.Dataset`: log-mel features standardised per mel band with
+    the training speakers' statistics, trained on the training speakers and evaluated on ``eval_split``'s
+    (``layout="sequence"``: ``(N, time, mel)`` for recurrent nets)."""
+    check_choice("eval_split", eval_split, ("test", "validation"))
+    check_choice("layout", layout, ("cnn", "sequence"))
+    bases = data_folders(data_dir)
+    found = find_speech_commands(bases)
+    if found is None:
+        raise FileNotFoundError(f"speech-commands: neither {SPEECH_ARCHIVE} nor {SPEECH_FOLDER}/ found in "
+                                f"{', '.join(str(b) for b in bases)}; put the official test set there "
+                                f"(--data-dir or ${DATA_ENV})")
+    arrays, source = read_speech_commands(found)
+    split = np.array([speaker_split(str(sp)) for sp in arrays["speaker"]])
+    tr, ev = split == "train", split == eval_split
+    x = torch.from_numpy(arrays["x"])
+    mu = x[torch.from_numpy(tr)].mean((0, 1, 3), keepdim=True)  # per mel band, training speakers only
+    sd = x[torch.from_numpy(tr)].std((0, 1, 3), keepdim=True).clamp_min(1e-6)
+    x = (x - mu) / sd
+    y = torch.from_numpy(arrays["y"])
+    counts = {k: {"clips": int((split == k).sum()), "speakers": len(set(arrays["speaker"][split == k].tolist()))}
+              for k in ("train", "validation", "test")}
+    source = dict(source, split={"rule": "sha1(speaker) % 100: <70 train, <85 validation, else test",
+                                 "evaluated_on": eval_split, **counts})
+    x_train, x_eval = x[torch.from_numpy(tr)], x[torch.from_numpy(ev)]
+    kind, in_ch = "spectrogram", 1
+    if layout == "sequence":  # (N, time, mel) for recurrent nets
+        x_train, x_eval = x_train[:, 0].transpose(1, 2).contiguous(), x_eval[:, 0].transpose(1, 2).contiguous()
+        kind, in_ch = "sequence", int(x_train.shape[-1])
+    return Dataset(name="speech-commands", kind=kind, x_train=x_train, y_train=y[torch.from_numpy(tr)],
+                   x_test=x_eval, y_test=y[torch.from_numpy(ev)], num_classes=len(SPEECH_CLASSES),
+                   classes=list(SPEECH_CLASSES), flip=False, in_channels=in_ch, source=source)
+
+
+
+SPEECH_ENTRIES: dict[str, DatasetEntry] = {
+    "speech-commands": DatasetEntry(
+        "audio", lambda name, data_dir, download, **kw: load_speech_commands(data_dir, **kw), ("eval_split", "layout")),
+}
+"""The speech dataset of :func:`mixup_repro.data.load_dataset`."""

@@ -71,6 +71,7 @@ def find_uci_file(name: str, bases) -> Path:
 
 
 def _rows(path: Path, columns: int, rows: int, header: int, sep: str | None = ",") -> list[list[str]]:
+    """The cells of a UCI text file, after checking its row and column counts (``ValueError`` naming the line)."""
     lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
     lines = lines[header:]
     out = []
@@ -85,6 +86,7 @@ def _rows(path: Path, columns: int, rows: int, header: int, sep: str | None = ",
 
 
 def _floats(cells, path: Path) -> np.ndarray:
+    """Cells as a float64 array, missing values (``?``, ``NaN``, empty) as NaN."""
     try:
         return np.array([[math.nan if v in ("?", "NaN", "nan", "") else float(v) for v in r] for r in cells],
                         dtype=np.float64)

@@ -6,11 +6,12 @@ import gzip
 import math
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
-from mixup_repro import data
+from mixup_repro import data, images
 from mixup_repro.data import (
     DATASET_NAMES,
     BatchIterator,
@@ -50,7 +51,7 @@ def test_default_data_dir(monkeypatch, tmp_path):
     monkeypatch.setenv(data.DATA_ENV, str(tmp_path))
     assert default_data_dir() == tmp_path
     monkeypatch.delenv(data.DATA_ENV)
-    assert default_data_dir() == data.Path.home() / ".cache" / "mixup_repro" / "data"
+    assert default_data_dir() == Path.home() / ".cache" / "mixup_repro" / "data"
 
 
 @needs_fmnist
@@ -72,8 +73,8 @@ def test_fashion_mnist_loads(fmnist):
 @needs_fmnist
 def test_fashion_mnist_found_via_system_folder_and_verification_cached(monkeypatch, fmnist):
     calls = []
-    real_md5 = data.hashlib.md5
-    monkeypatch.setattr(data.hashlib, "md5", lambda *a, **k: calls.append(1) or real_md5(*a, **k))
+    real_md5 = images.hashlib.md5
+    monkeypatch.setattr(images.hashlib, "md5", lambda *a, **k: calls.append(1) or real_md5(*a, **k))
     d = load_dataset("fashion_mnist", download=False)  # not in data_dir or $MIXUP_REPRO_DATA: system folder
     assert torch.equal(d.y_test, fmnist.y_test)
     # The MD5 verification is cached per (path, size, mtime): no hashing the second time.
@@ -81,7 +82,7 @@ def test_fashion_mnist_found_via_system_folder_and_verification_cached(monkeypat
 
 
 def _copy_fmnist(dst):
-    for f in data._FMNIST_FILES.values():
+    for f in images.FASHION_MNIST_FILES.values():
         shutil.copy(FMNIST_DIR / f, dst / f)
 
 
@@ -121,7 +122,7 @@ def test_fashion_mnist_valid_gzip_with_wrong_content_rejected(tmp_path):
 
 
 def test_fashion_mnist_missing_without_download(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(images, "SYSTEM_FASHION_MNIST_DIR", tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="Fashion-MNIST.*not found"):
         load_dataset("fashion-mnist", tmp_path, download=False)
 
@@ -348,3 +349,16 @@ def test_errors():
         load_dataset("iris", test_frac=0.3)
     with pytest.raises(ValueError, match="test_fraction"):
         load_dataset("iris", test_fraction=1.0)
+
+
+# --- the registry -----------------------------------------------------------------------------------------
+
+def test_registry_lists_every_name_once():
+    from mixup_repro.data import REGISTRY, DatasetEntry, build_registry
+
+    assert set(REGISTRY) == set(DATASET_NAMES) and len(DATASET_NAMES) == len(set(DATASET_NAMES))
+    entry = DatasetEntry("points", lambda name, data_dir, download: None)
+    with pytest.raises(ValueError, match="'ring' is registered twice"):
+        build_registry({"ring": entry}, {"ring": entry})
+    with pytest.raises(ValueError, match="group must be one of"):
+        DatasetEntry("video", entry.load)

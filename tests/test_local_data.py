@@ -192,9 +192,9 @@ def test_arrhythmia_imputes_from_training_split_only(tmp_path):
     raw = np.array([[math.nan if v == "NaN" else float(v) for v in ln.split(",")]
                     for ln in (tmp_path / "uci" / "arrhythmia.data").read_text().split()])
     ds = load_dataset("arrhythmia", tmp_path)
-    from mixup_repro.data import _stratified_split
+    from mixup_repro.tabular import stratified_split
 
-    tr, te = _stratified_split(torch.as_tensor(np.searchsorted(np.unique(raw[:, -1]), raw[:, -1])), 0.2, 0)
+    tr, te = stratified_split(torch.as_tensor(np.searchsorted(np.unique(raw[:, -1]), raw[:, -1])), 0.2, 0)
     j = 0  # feature 0 has NaNs in both splits
     med = np.nanmedian(raw[tr.numpy(), j])
     col = raw[tr.numpy(), j]
