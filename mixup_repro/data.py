@@ -121,7 +121,6 @@ AUDIO_DATASETS = _group("audio")
 DATASET_NAMES = tuple(name for group in DATASET_GROUPS for name in _group(group))
 """Every name :func:`load_dataset` accepts."""
 
-_explicit_or_default = data_folders
 """Old private name of :func:`mixup_repro.dataset.data_folders`, kept for :mod:`mixup_repro.speech_report`."""
 
 

@@ -401,7 +401,7 @@ def plot_spectrograms(data_dir=None, *, words=("yes", "no", "up"), lam: float = 
 
 def find_data(data_dir=None):
     """The Speech Commands copy (archive or folder) in ``data_dir`` (default: the default data folder), or None."""
-    from .data import _explicit_or_default
+    from .dataset import data_folders
     from .speech import find_speech_commands
 
-    return find_speech_commands(_explicit_or_default(data_dir))
+    return find_speech_commands(data_folders(data_dir))

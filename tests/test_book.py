@@ -391,3 +391,14 @@ def test_a_chapter_rerun_with_other_parameters_keeps_its_runs_out_of_the_profile
     assert plan[0][2]["results_dir"] == "results/cpu"
     plan = book._resolve_plan(root, "cpu", CH2, {"alpha": 0.3, "results_dir": "mine"}, root / "notebooks", None)
     assert plan[0][2]["results_dir"] == "mine"  # an explicit results_dir wins
+
+
+def test_toc_lists_exactly_the_chapters_in_notebooks():
+    """_toc.yml names every chapter template of notebooks/, in order, and no other chapter."""
+    import yaml
+
+    root = book.find_root()
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    listed = [f.removeprefix("book/chapters/") for f in files if f.startswith("book/chapters/")]
+    assert listed == book.chapters(root / "notebooks")
