@@ -121,8 +121,6 @@ AUDIO_DATASETS = _group("audio")
 DATASET_NAMES = tuple(name for group in DATASET_GROUPS for name in _group(group))
 """Every name :func:`load_dataset` accepts."""
 
-"""Old private name of :func:`mixup_repro.dataset.data_folders`, kept for :mod:`mixup_repro.speech_report`."""
-
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, download: bool = True,
                  **kw) -> Dataset:
