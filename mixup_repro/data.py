@@ -51,7 +51,7 @@ from __future__ import annotations
 import os
 
 from .batches import BatchIterator, augment_batch, iterate_batches, normalize
-from .dataset import DATA_ENV, DATASET_GROUPS, Dataset, DatasetEntry, data_folders, default_data_dir
+from .dataset import DATA_ENV, DATASET_GROUPS, Dataset, DatasetEntry, default_data_dir
 from .images import CIFAR_MEAN, CIFAR_STD, FASHION_MNIST_CLASSES, IMAGE_ENTRIES, SYSTEM_FASHION_MNIST_DIR
 from .neighbours import knn_partners
 from .points import POINT_ENTRIES
