@@ -53,10 +53,14 @@ __all__ = [
     "Mixup",
     "cutmix",
     "cutmix_box",
+    "draw_lambda",
     "mix",
     "mix_inputs",
     "mix_k",
+    "mix_labels",
+    "mix_with",
     "mixup_criterion",
+    "paste_box",
     "sample_dirichlet",
     "sample_lambda",
     "smooth_labels",
@@ -165,6 +169,26 @@ def sample_lambda(alpha: float, size=(), generator: torch.Generator | None = Non
         float64 tensor of shape ``size`` with values in [0, 1].
     """
     return sample_dirichlet(alpha, 2, size, generator=generator, device=device)[..., 0]
+
+
+def draw_lambda(alpha: float, size=(), *, prob: float = 1.0, generator: torch.Generator | None = None,
+                device=None) -> tuple[Tensor, Tensor | None]:
+    r"""λ ~ Beta(α, α) of shape ``size``, then the mixing-probability coin: where it says "unmixed" λ = 1.
+
+    The one λ draw of the library (:class:`Mixup` and the trainer's methods use it). With ``prob < 1`` one
+    uniform draw per entry, after the λ draws, decides: ``u >= prob`` leaves that batch / sample unmixed.
+    Draws happen on ``device`` (default: the generator's). Returns ``(lam, unmixed)``: float64 λ and the
+    boolean "unmixed" mask (None when ``prob == 1``). No host synchronisation.
+    """
+    prob = check_prob(prob, "prob")
+    if device is None and generator is not None:
+        device = generator.device
+    lam = sample_lambda(alpha, size, generator, device=device)
+    unmixed = None
+    if prob < 1.0:
+        unmixed = torch.rand(size, dtype=torch.float64, generator=generator, device=device) >= prob
+        lam = torch.where(unmixed, torch.ones_like(lam), lam)
+    return lam, unmixed
 
 
 def _draw_device(generator: torch.Generator | None, x: Tensor) -> torch.device:
@@ -449,7 +473,11 @@ def _mix_pair(x: Tensor, probs: Tensor, lam: Tensor, index: Tensor, eps: float) 
     return MixedBatch(inputs, targets, lam, index)
 
 
-def _label_mix(probs: Tensor, probs2: Tensor, lam: Tensor, eps: float) -> Tensor:
+def mix_labels(probs: Tensor, probs2: Tensor, lam: Tensor, eps: float = 0.0) -> Tensor:
+    """Formula (1) on (B, K) float targets then (2), unchecked: ``smooth(λ·probs + (1−λ)·probs2, ε)``.
+
+    ``lam`` is a 0-d or (B,) tensor (for CutMix: the kept share of the image); no host synchronisation.
+    """
     lt = lam.to(probs.dtype)
     lt = lt[:, None] if lt.dim() == 1 else lt
     return _smooth(lt * probs + (1 - lt) * probs2, eps)
@@ -535,8 +563,8 @@ def _check_box_dims(box_dims) -> int:
     return check_int("box_dims", box_dims, low=1)
 
 
-def cutmix_box(lam, size, *, center=None, generator: torch.Generator | None = None, device=None
-               ) -> tuple[Tensor, Tensor]:
+def cutmix_box(lam, size, *, center=None, generator: torch.Generator | None = None, device=None,
+               validate: bool = True) -> tuple[Tensor, Tensor]:
     r"""The CutMix box (Yun et al., 2019) for mixing weight(s) λ, and the λ its clipped area gives.
 
     Over the ``d = len(size)`` trailing dimensions of sizes :math:`S_1 \dots S_d` (``(H, W)`` for images),
@@ -559,6 +587,8 @@ def cutmix_box(lam, size, *, center=None, generator: torch.Generator | None = No
         Source of the centres (drawn after nothing else: one ``randint`` per dimension, in order).
     device : torch.device, optional
         Where to draw and return; default: the generator's device, else ``lam``'s.
+    validate : bool
+        Check that λ is in [0, 1] (a host read on a GPU); ``False`` for training steps (see :func:`mix`).
 
     Returns
     -------
@@ -573,7 +603,8 @@ def cutmix_box(lam, size, *, center=None, generator: torch.Generator | None = No
     if device is None:
         device = generator.device if generator is not None else (lam.device if isinstance(lam, Tensor) else "cpu")
     lam = _as_tensor_lam(lam, "lam")
-    lam_t = _check_lam(lam, lam.shape[0] if isinstance(lam, Tensor) and lam.dim() == 1 else 1, device)
+    lam_t = _check_lam(lam, lam.shape[0] if isinstance(lam, Tensor) and lam.dim() == 1 else 1, device,
+                       values=check_bool("validate", validate))
     return _cutmix_box(lam_t, size, center, generator, device)
 
 
@@ -619,8 +650,9 @@ def _box_mask(box: Tensor, x: Tensor) -> Tensor:
     return mask
 
 
-def _cutmix_pair(x: Tensor, x2: Tensor, box: Tensor) -> Tensor:
-    """CutMix's inputs, unchecked: ``x`` with the box(es) taken from ``x2`` (no arithmetic: exact in any dtype)."""
+def paste_box(x: Tensor, x2: Tensor, box: Tensor) -> Tensor:
+    """CutMix's inputs, unchecked: ``x`` with the box(es) of :func:`cutmix_box` taken from ``x2`` (explicit
+    partners, in the batch or not; no arithmetic: exact in any dtype; no host synchronisation)."""
     return torch.where(_box_mask(box.to(x.device), x), x2, x)
 
 
@@ -710,8 +742,8 @@ def cutmix(x: Tensor, y: Tensor, *, num_classes: int | None = None, alpha: float
     if weight.dim() == 0 and box.dim() == 3:
         weight = weight.expand(batch)
     probs = _as_probs(y.to(x.device), num_classes, _target_dtype(x, y))
-    inputs = _cutmix_pair(x, x[index], box)
-    targets = _label_mix(probs, probs[index], weight, eps)
+    inputs = paste_box(x, x[index], box)
+    targets = mix_labels(probs, probs[index], weight, eps)
     return MixedBatch(_rewrap(inputs, like), targets, weight, index)
 
 
@@ -955,11 +987,8 @@ class Mixup(nn.Module):
         g, gdev = self.generator, _draw_device(self.generator, plain)
         n = 1 if self.mode == "batch" else batch
         cut_only = self.switch_prob == 1.0
-        lam = sample_lambda(self.cutmix_alpha if cut_only else self.alpha, (n,), g, device=gdev)
-        unmixed = None
-        if self.prob < 1.0:
-            unmixed = torch.rand((n,), dtype=torch.float64, generator=g, device=gdev) >= self.prob
-            lam = torch.where(unmixed, torch.ones_like(lam), lam)
+        lam, unmixed = draw_lambda(self.cutmix_alpha if cut_only else self.alpha, (n,), prob=self.prob, generator=g,
+                                   device=gdev)
         use_cut = None
         if 0.0 < self.switch_prob < 1.0:
             lam_cut = sample_lambda(self.cutmix_alpha, (n,), g, device=gdev)
@@ -988,7 +1017,7 @@ class Mixup(nn.Module):
             if self.mode == "pair":  # one box per pair: the two samples swap the same region (timm's pair mode)
                 box, lam_adj = box[first], lam_adj[first]
             box = box.to(plain.device)
-            cut_inputs = _cutmix_pair(plain, x2, box)
+            cut_inputs = paste_box(plain, x2, box)
             cut_weight = lam_adj.to(plain.device) if self.correct_lam else lc
             if cut_only:
                 inputs, weight = cut_inputs, cut_weight
@@ -998,7 +1027,7 @@ class Mixup(nn.Module):
                 inputs = torch.where(use_cut.reshape(-1, *[1] * (plain.dim() - 1)) if use_cut.dim() else use_cut,
                                      cut_inputs, mixed)
                 weight = torch.where(use_cut, cut_weight, lam)
-        targets = _label_mix(probs, probs2, weight, self.label_smoothing)
+        targets = mix_labels(probs, probs2, weight, self.label_smoothing)
         return pack(_rewrap(inputs, like), targets)
 
 
