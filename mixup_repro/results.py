@@ -183,7 +183,7 @@ def versions() -> dict:
     import numpy
     import torch
 
-    from . import __version__
+    from .version import __version__
 
     try:
         tv = version("torchvision")
