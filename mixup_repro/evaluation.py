@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .metrics import calibration_counts, ece_from_counts, reliability_from_counts
+from .metrics import calibration_counts, ece_from_counts, error_percent, reliability_from_counts
 
 __all__ = ["TRAIN_EVAL_SAMPLE", "epoch_metrics", "evaluate", "fgsm_error", "summarize", "timing_record",
            "train_eval_sample"]
@@ -46,7 +46,7 @@ def evaluate(model: nn.Module, x, y, inputs=None, *, batch_size: int = 1000, aut
         preds.append(probs.argmax(1))
     pred = torch.cat(preds)
     n = x.shape[0]
-    return {"loss": loss / n, "error": (pred != y).double().mean() * 100, "ece": ece_from_counts(counts),
+    return {"loss": loss / n, "error": error_percent(pred, y), "ece": ece_from_counts(counts),
             "counts": counts, "pred": pred}
 
 
