@@ -3,8 +3,6 @@
 One public API: everything a user needs is importable from ``mixup_repro``.
 """
 
-__version__ = "0.1.0"
-
 from .checkpoint import CheckpointError, Interrupted, load_checkpoint, save_checkpoint
 from .data import (
                    DATASET_NAMES,
@@ -52,6 +50,7 @@ from .models import MODEL_NAMES, build_model, count_parameters
 from .results import atomic_write_json, load_results, read_result
 from .speed import read_speed_results, speed_summary, train_flops_per_image
 from .train import METHODS, RunResult, TrainConfig, evaluate, fgsm_error, fit, run_id
+from .version import __version__ as __version__
 
 __all__ = [
     "CheckpointError", "CutMix", "DATASET_NAMES", "Dataset", "Interrupted", "METHODS", "MODEL_NAMES", "MixedBatch", "Mixup",

@@ -3,7 +3,9 @@
 A checkpoint is a plain dictionary of tensors, numbers, strings, lists and dicts, saved with
 ``torch.save`` and loaded with ``torch.load(..., weights_only=True)``: loading one from someone else
 never unpickles arbitrary objects, so it cannot execute code. Anything else is refused with a
-:class:`CheckpointError` naming the file.
+:class:`CheckpointError` naming the file. A training checkpoint (:data:`CHECKPOINT_KEYS`) resumes only the run
+it was written for, on the same kind of device, precision and process count, with a model and optimizer of
+the same shapes (:func:`check_checkpoint_origin`, :func:`check_checkpoint_matches`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from pathlib import Path
 
 import torch
 
-from .results import atomic_write_bytes
+from .config import RUNTIME_FIELDS, default_values
+from .files import atomic_write_bytes
 
-__all__ = ["CheckpointError", "Interrupted", "save_checkpoint", "load_checkpoint", "StopSignal"]
+__all__ = ["CHECKPOINT_KEYS", "CheckpointError", "Interrupted", "StopSignal", "check_checkpoint_matches",
+           "check_checkpoint_origin", "load_checkpoint", "save_checkpoint"]
 
 CHECKPOINT_FORMAT = "mixup_repro.checkpoint/1"
 
@@ -92,3 +96,78 @@ class StopSignal:
             signal.signal(s, h)
         self._old.clear()
         return False
+
+
+CHECKPOINT_KEYS = ("epoch", "step", "model", "optimizer", "scheduler", "generators", "order", "loss_sum", "curves",
+                   "wall_s", "started", "git_commits", "world_size", "train_times", "eval_times", "epoch_ends")
+"""What a training checkpoint holds besides its run id, config, device type and precision."""
+
+
+def check_checkpoint_origin(ckpt_path, st: dict, rid: str, here: tuple) -> None:
+    """Refuse a checkpoint of another run, or written on another kind of device, in another precision or by
+    another number of processes than ``here = (device type, precision, world size)``."""
+    if st.get("run_id") != rid:
+        raise CheckpointError(f"refusing checkpoint {ckpt_path}: it belongs to run {st.get('run_id')!r}")
+    there = (st.get("device_type"), st.get("precision"), st.get("world_size", 1))
+    if there != here:
+        raise CheckpointError(f"refusing checkpoint {ckpt_path}: it was written on {there[0]} in {there[1]} by "
+                              f"{there[2]} process(es), this run is on {here[0]} in {here[1]} with {here[2]}; "
+                              "resume on the same kind of device and process count (or use --no-resume)")
+
+
+def check_checkpoint_matches(ckpt_path, st: dict, cfg, model: torch.nn.Module, opt, gen_names) -> None:
+    """Refuse (:class:`CheckpointError`, suggesting ``--no-resume``) a checkpoint written for another config (its
+    stored config, not only its run id, must match) or whose content does not fit this run's model and
+    optimizer (e.g. the code of the architecture changed since it was written)."""
+    def refuse(why):
+        raise CheckpointError(f"refusing checkpoint {ckpt_path}: {why}; use --no-resume (resume=False) to start "
+                              "this run over") from None
+
+    missing = [k for k in CHECKPOINT_KEYS if k not in st]
+    if missing:
+        refuse(f"it lacks {', '.join(missing)}")
+    stored = st.get("config")
+    if isinstance(stored, dict):  # fields added since (absent there) count as their defaults
+        base = default_values()
+        differ = []
+        for name, value in cfg.to_dict().items():
+            if name in RUNTIME_FIELDS:
+                continue
+            there = stored.get(name, base[name])
+            if there != value:
+                differ.append(f"{name} {there!r} there, {value!r} here")
+        if differ:
+            refuse(f"it was written for another config ({'; '.join(differ)}), although its run id matches")
+    theirs, ours = st["model"], model.state_dict()
+    if not isinstance(theirs, dict):
+        refuse("its model weights are not a state dict")
+    absent, extra = sorted(set(ours) - set(theirs)), sorted(set(theirs) - set(ours))
+    shapes = [f"{k} {tuple(theirs[k].shape)} there, {tuple(v.shape)} here" for k, v in ours.items()
+              if k in theirs and isinstance(theirs[k], torch.Tensor) and theirs[k].shape != v.shape]
+    if absent or extra or shapes:
+        parts = ([f"missing weights {', '.join(absent[:3])}" + (" ..." if len(absent) > 3 else "")] if absent else []) \
+            + ([f"unexpected weights {', '.join(extra[:3])}" + (" ..." if len(extra) > 3 else "")] if extra else []) \
+            + ([f"other shapes: {'; '.join(shapes[:3])}" + (" ..." if len(shapes) > 3 else "")] if shapes else [])
+        refuse(f"its model does not match this run's {cfg.model} ({'; '.join(parts)}): the model's code or "
+               "options changed since it was written")
+    saved_opt = st["optimizer"]
+    params = [p for g in opt.param_groups for p in g["params"]]
+    try:
+        groups = saved_opt["param_groups"]
+        ids = [i for g in groups for i in g["params"]]
+        if [len(g["params"]) for g in groups] != [len(g["params"]) for g in opt.param_groups]:
+            refuse(f"its optimizer state holds {len(ids)} parameters in {len(groups)} group(s), this run's "
+                   f"{cfg.optimizer} has {len(params)} in {len(opt.param_groups)}")
+        for i, p in zip(ids, params):
+            for name, t in saved_opt["state"].get(i, {}).items():
+                if isinstance(t, torch.Tensor) and t.dim() > 0 and t.shape != p.shape:
+                    refuse(f"its optimizer state {name} of parameter {i} has shape {tuple(t.shape)}, the parameter "
+                           f"{tuple(p.shape)}")
+    except (KeyError, TypeError, AttributeError) as e:
+        refuse(f"its optimizer state is not one of a torch optimizer ({type(e).__name__}: {e})")
+    saved = st["generators"]
+    if not isinstance(saved, list):
+        refuse("its random-generator states are not one per process")
+    for g in saved:
+        if not isinstance(g, dict) or not {*gen_names, "_torch"} <= set(g):
+            refuse(f"its random-generator states lack some of {', '.join(gen_names)}")

@@ -1,7 +1,7 @@
 """Command line: ``python -m mixup_repro {train,table,report,book,gan} ...`` (also the ``mixup-repro`` script).
 
 Several GPUs: ``torchrun --nproc_per_node=N -m mixup_repro train ...`` trains one run with
-DistributedDataParallel (see :class:`mixup_repro.train._Dist`); rank 0 writes the results file.
+DistributedDataParallel (see :class:`mixup_repro.runtime.Dist`); rank 0 writes the results file.
 
 Bad values print one line naming the option to stderr and exit with code 2, without a traceback and
 without writing anything. An interrupted run (SIGTERM / SIGINT) writes a checkpoint, prints one line
@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import os
 import signal
 import sys
 import typing
 from pathlib import Path
 
-__all__ = ["main", "build_parser", "config_from_args", "add_config_arguments"]
+__all__ = ["SUBCOMMAND_MODULES", "main", "build_parser", "config_from_args", "add_config_arguments"]
+
+SUBCOMMAND_MODULES = ("experiments", "report", "book", "gan")
+"""The modules whose ``register_cli(subparsers)`` adds the subcommands besides ``train``, in this order."""
 
 HELP = {
     "dataset": "dataset name",
@@ -81,11 +85,12 @@ def _option(name: str) -> str:
 
 def add_config_arguments(p: argparse.ArgumentParser, *, multi: bool = False) -> None:
     """One option per :class:`~mixup_repro.train.TrainConfig` field, with its default shown in ``--help``."""
+    from .config import COMPILE_MODES, EVAL_SPLITS, TrainConfig
     from .data import DATASET_NAMES
+    from .methods import REGISTRY
     from .models import MODEL_NAMES
-    from .train import COMPILE_MODES, EVAL_SPLITS, METHODS, TrainConfig
 
-    choices = {"dataset": DATASET_NAMES, "model": MODEL_NAMES, "method": METHODS, "pairing": ("random", "knn"),
+    choices = {"dataset": DATASET_NAMES, "model": MODEL_NAMES, "method": tuple(REGISTRY), "pairing": ("random", "knn"),
                "optimizer": ("sgd", "adam"), "precision": ("auto", "fp32", "bf16"), "compile": COMPILE_MODES,
                "eval_split": EVAL_SPLITS}
     hints = typing.get_type_hints(TrainConfig)
@@ -111,7 +116,7 @@ def add_config_arguments(p: argparse.ArgumentParser, *, multi: bool = False) -> 
 
 def config_from_args(args):
     """Build a TrainConfig from parsed arguments; a ValueError/TypeError names the option."""
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     for k in ("milestones", "fgsm_eps"):
@@ -123,7 +128,7 @@ def config_from_args(args):
 def _option_error(prog: str, exc: Exception) -> int:
     msg = str(exc)
     first = msg.split()[0] if msg else ""
-    from .train import TrainConfig
+    from .config import TrainConfig
 
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     where = _option(first) + ": " if first in names else ""
@@ -140,8 +145,10 @@ def _check_data_dir(path) -> None:
 
 
 def _cmd_train(args) -> int:
+    """``train``: one run; exit 0 done, 1 failed, 2 bad option, 128 + N stopped by signal N (resumable)."""
     from .checkpoint import CheckpointError, Interrupted
-    from .train import fit, run_id
+    from .config import run_id
+    from .train import fit
 
     prog = "mixup-repro train"
     try:
@@ -188,13 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--save-model", action="store_true", help="also write the final weights to <out>/models/")
     t.set_defaults(func=_cmd_train)
-    for module in ("experiments", "report", "book", "gan"):
-        try:
-            mod = __import__(f"mixup_repro.{module}", fromlist=["register_cli"])
-        except ImportError:  # pragma: no cover - optional parts not installed
-            continue
-        if hasattr(mod, "register_cli"):
-            mod.register_cli(sub)
+    for module in SUBCOMMAND_MODULES:  # an import error here is a bug to see, not an optional part to skip
+        importlib.import_module(f"mixup_repro.{module}").register_cli(sub)
     return parser
 
 

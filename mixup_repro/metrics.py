@@ -16,7 +16,8 @@ from torch import Tensor
 
 from ._checks import check_int
 
-__all__ = ["error", "nll", "ece", "reliability_bins", "calibration_counts", "ece_from_counts", "reliability_from_counts"]
+__all__ = ["error", "error_percent", "nll", "ece", "reliability_bins", "calibration_counts", "ece_from_counts", "reliability_from_counts",
+           "overconfidence"]
 
 
 def _check_probs(probs: Tensor, labels: Tensor) -> None:
@@ -32,7 +33,12 @@ def _check_probs(probs: Tensor, labels: Tensor) -> None:
 def error(probs: Tensor, labels: Tensor) -> Tensor:
     """Top-1 error in percent: ``100 * mean(argmax(probs) != labels)``."""
     _check_probs(probs, labels)
-    return (probs.argmax(1) != labels).double().mean() * 100.0
+    return error_percent(probs.argmax(1), labels)
+
+
+def error_percent(pred: Tensor, labels: Tensor) -> Tensor:
+    """The error formula: ``100 * mean(pred != labels)`` of predicted classes ``pred`` (float64, unchecked)."""
+    return (pred != labels).double().mean() * 100.0
 
 
 def nll(logits: Tensor, labels: Tensor) -> Tensor:
@@ -95,3 +101,20 @@ def reliability_from_counts(counts: Tensor) -> dict:
         "bin_count": n.long().tolist(),
         "ece": float(ece_from_counts(counts)),
     }
+
+
+def overconfidence(reliability) -> float | None:
+    """Over-confidence, mean top-class confidence minus accuracy, in percentage points (< 0: under-confident),
+    from a :func:`reliability_bins` / :func:`reliability_from_counts` dict (or a results file's ``reliability``):
+    ``100 * (sum of confidences - number correct) / count`` over the bins. None when it holds no sample or is not
+    such a dict. The one formula of the "confidence − accuracy" columns."""
+    try:
+        n = [c or 0 for c in reliability["bin_count"]]
+        total = sum(n)
+        if not total:
+            return None
+        conf = sum(c * (x or 0.0) for c, x in zip(n, reliability["bin_confidence"]))
+        acc = sum(c * (x or 0.0) for c, x in zip(n, reliability["bin_accuracy"]))
+        return 100.0 * (conf - acc) / total
+    except (KeyError, TypeError):
+        return None

@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable
-from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
@@ -36,15 +35,22 @@ import torch
 from torch import Tensor, nn
 
 from ._checks import (
+    as_lam,
     check_alpha,
+    check_batch,
     check_bool,
+    check_box_dims,
     check_choice,
     check_eps,
     check_generator,
+    check_index,
     check_int,
+    check_lam,
     check_num_classes,
     check_prob,
+    check_targets,
 )
+from .sampling import draw_lambda, sample_dirichlet, sample_lambda
 
 __all__ = [
     "PAIRINGS",
@@ -53,20 +59,18 @@ __all__ = [
     "Mixup",
     "cutmix",
     "cutmix_box",
+    "draw_lambda",
     "mix",
     "mix_inputs",
     "mix_k",
+    "mix_labels",
+    "mix_with",
     "mixup_criterion",
+    "paste_box",
     "sample_dirichlet",
     "sample_lambda",
     "smooth_labels",
 ]
-
-# Marsaglia & Tsang's gamma sampler accepts > 95 % of candidates for shape >= 1; drawing this many
-# candidates at once makes "none accepted" (probability < 0.05 ** 32) impossible in practice and keeps
-# the sampler free of data-dependent loops, hence of host synchronisation on a GPU.
-_GAMMA_CANDIDATES = 32
-
 
 class MixedBatch(NamedTuple):
     """Result of :func:`mix` / :func:`mix_k` / :func:`cutmix`.
@@ -95,93 +99,9 @@ class MixedBatch(NamedTuple):
 # ----------------------------------------------------------------------------------------------------------
 # Sampling
 # ----------------------------------------------------------------------------------------------------------
-def _log_gamma_sample(shape: float, n: int, generator: torch.Generator | None, device) -> Tensor:
-    """log of ``n`` independent Gamma(shape, 1) draws (float64), vectorised, driven by ``generator``.
-
-    Marsaglia & Tsang (2000) for shape >= 1; for shape < 1 the boost
-    Gamma(a) = Gamma(a + 1) * U ** (1 / a) is applied in log space, so tiny shapes do not underflow.
-    """
-    a = shape + 1.0 if shape < 1.0 else shape
-    d = a - 1.0 / 3.0
-    c = 1.0 / math.sqrt(9.0 * d)
-    kw = dict(dtype=torch.float64, device=device, generator=generator)
-    z = torch.randn((_GAMMA_CANDIDATES, n), **kw)
-    u = torch.rand((_GAMMA_CANDIDATES, n), **kw)
-    v = (1.0 + c * z) ** 3
-    ok = (v > 0) & (torch.log(u) < 0.5 * z * z + d - d * v + d * torch.log(v.clamp_min(1e-300)))
-    first = ok.to(torch.int8).argmax(dim=0)  # first accepted candidate of each column
-    v = v.gather(0, first[None]).squeeze(0).clamp_min(1e-300)
-    log_g = math.log(d) + torch.log(v)
-    if shape < 1.0:
-        boost = torch.rand(n, **kw).clamp_min(1e-300)
-        log_g = log_g + torch.log(boost) / shape
-    return log_g
-
-
-def sample_dirichlet(alpha: float, k: int, size=(), *, generator: torch.Generator | None = None,
-                     device=None) -> Tensor:
-    r"""Draw weights :math:`w \sim \mathrm{Dirichlet}(\alpha, \dots, \alpha)` over ``k`` components.
-
-    Returns a float64 tensor of shape ``(*size, k)`` whose last axis sums to 1. ``alpha == 0`` gives
-    ``(1, 0, ..., 0)``: no mixing (ERM), as the official mixup code does for α = 0. With ``k = 2`` the
-    first weight is distributed as Beta(α, α), and :func:`sample_lambda` returns exactly that weight
-    for the same generator state.
-    """
-    alpha = check_alpha(alpha)
-    k = check_int("k", k, low=2)
-    size = _check_size(size)
-    check_generator("generator", generator)
-    n = math.prod(size)
-    if n * k > MAX_DRAWS:
-        raise ValueError(f"size {size} asks for {n:,} draws of {k} weights ({n * k * 8 * 4 / 1e9:,.0f} GB of "
-                         f"float64 with temporaries); at most {MAX_DRAWS:,} values at once: draw in chunks")
-    if generator is not None and device is None:
-        device = generator.device
-    if alpha == 0.0:
-        w = torch.zeros((n, k), dtype=torch.float64, device=device)
-        w[:, 0] = 1.0
-        return w.reshape(*size, k)
-    log_g = _log_gamma_sample(alpha, n * k, generator, device).reshape(n, k)
-    return torch.softmax(log_g, dim=-1).reshape(*size, k)
-
-
-def sample_lambda(alpha: float, size=(), generator: torch.Generator | None = None, *, device=None) -> Tensor:
-    r"""Draw mixing coefficients :math:`\lambda \sim \mathrm{Beta}(\alpha, \alpha)`.
-
-    Parameters
-    ----------
-    alpha : float
-        Concentration, >= 0. ``alpha == 0`` gives λ = 1 (ERM), as in the official code; α = 1 is
-        uniform on [0, 1]; larger α concentrates λ around 1/2 (variance :math:`1/(4(2\alpha+1))`).
-    size : int or tuple of int
-        Shape of the result; ``()`` gives a 0-d tensor (one λ per batch, as in the paper).
-    generator : torch.Generator, optional
-        Source of randomness; the same seed reproduces the λ stream (the official code draws λ from
-        an unseeded NumPy RNG). The result lives on the generator's device.
-
-    Returns
-    -------
-    Tensor
-        float64 tensor of shape ``size`` with values in [0, 1].
-    """
-    return sample_dirichlet(alpha, 2, size, generator=generator, device=device)[..., 0]
-
-
 def _draw_device(generator: torch.Generator | None, x: Tensor) -> torch.device:
     """Where random draws happen: on the generator's device, or on the batch's device without one."""
     return generator.device if generator is not None else x.device
-
-
-MAX_DRAWS = 2**31 - 1
-"""The most values :func:`sample_dirichlet` / :func:`sample_lambda` draw in one call (17 GB of float64)."""
-
-
-def _check_size(size) -> tuple[int, ...]:
-    if isinstance(size, int) and not isinstance(size, bool):
-        size = (size,)
-    if not isinstance(size, (tuple, list, torch.Size)):
-        raise TypeError(f"size must be an int or a tuple of ints, got {type(size).__name__}")
-    return tuple(check_int("size", s, low=0) for s in size)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -214,122 +134,6 @@ def _rewrap(out: Tensor, like):
     if like is None:
         return out
     return sys.modules["torchvision.tv_tensors"].wrap(out, like=like)
-
-
-def _check_x(x) -> int:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor (got dtype {x.dtype}); convert integer or bool "
-                        "inputs with x.float() (images: x.float() / 255) before mixing")
-    if x.dim() < 2:
-        raise ValueError(f"x must have a batch dimension and at least one feature dimension (rank >= 2), "
-                         f"got shape {tuple(x.shape)}")
-    if x.shape[0] == 0:
-        raise ValueError("x must hold at least one sample, got an empty batch (batch size 0)")
-    return x.shape[0]
-
-
-def _check_targets(y, batch: int, num_classes: int | None, name: str = "y", values: bool = True,
-                   multi_label: bool = False) -> int:
-    """Class indices (B,) in [0, K) or (B, K) targets; returns K.
-
-    (B, K) targets may be floating point, integer or bool (one-hot / multi-hot); ``num_classes`` may then be
-    None (K is their width). Their rows must sum to 1 unless ``multi_label`` (then each entry must be in
-    [0, 1]). ``values=False`` checks types and shapes only: the value checks read the tensor on the host
-    (a GPU sync).
-    """
-    if not isinstance(y, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(y).__name__}")
-    if y.shape[:1] != (batch,):
-        raise ValueError(f"{name} must have the batch size of x ({batch}), got shape {tuple(y.shape)}")
-    if y.dim() == 1:
-        if y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
-            raise TypeError(f"{name} given as class indices must have an integer dtype, got {y.dtype}")
-        if num_classes is None:
-            raise ValueError(f"num_classes must be given when {name} holds class indices (shape (B,)); it may be "
-                             f"left out only for (B, K) targets")
-        num_classes = check_num_classes(num_classes)
-        if multi_label:
-            raise ValueError(f"multi_label=True needs (B, K) multi-hot targets, {name} holds class indices (B,)")
-        if not values:
-            return num_classes
-        lo, hi = int(y.min()), int(y.max())
-        if lo < 0 or hi >= num_classes:
-            raise ValueError(f"{name} holds class indices outside [0, num_classes) = [0, {num_classes}): "
-                             f"min {lo}, max {hi}")
-        return num_classes
-    if y.dim() != 2:
-        raise ValueError(f"{name} must be class indices (B,) or (B, K) targets, got shape {tuple(y.shape)}")
-    if y.is_complex():
-        raise TypeError(f"{name} given as (B, K) targets must be floating point, integer or bool, got {y.dtype}")
-    if num_classes is None:
-        if y.shape[1] < 2:
-            raise ValueError(f"{name} (B, K) targets must have K >= 2 columns, got shape {tuple(y.shape)}")
-        num_classes = y.shape[1]
-    else:
-        num_classes = check_num_classes(num_classes)
-        if y.shape[1] != num_classes:
-            raise ValueError(f"{name} (B, K) targets must have width num_classes = {num_classes}, "
-                             f"got shape {tuple(y.shape)}")
-    if not values:
-        return num_classes
-    yf = y.double()
-    if not bool(torch.isfinite(yf).all()) or bool((yf < -1e-6).any()):
-        raise ValueError(f"{name} (B, K) targets must be finite and non-negative")
-    if multi_label:
-        if bool((yf > 1 + 1e-6).any()):
-            raise ValueError(f"{name} multi-label targets must have entries in [0, 1], got a maximum of "
-                             f"{float(yf.max()):.4g}")
-        return num_classes
-    err = float((yf.sum(1) - 1.0).abs().max())
-    if err > 1e-3:
-        raise ValueError(f"{name} (B, K) targets must have rows that sum to 1 (largest deviation {err:.3g}); "
-                         f"for multi-label targets pass multi_label=True")
-    return num_classes
-
-
-def _check_index(index, batch: int, device, name: str = "index", values: bool = True) -> Tensor:
-    if not isinstance(index, Tensor):
-        raise TypeError(f"{name} must be a LongTensor of partner indices, got {type(index).__name__}")
-    if index.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
-        raise TypeError(f"{name} must be an integer tensor of partner indices, got dtype {index.dtype}")
-    if index.shape != (batch,):
-        raise ValueError(f"{name} must have shape ({batch},) (one partner per sample), got {tuple(index.shape)}")
-    if values:
-        lo, hi = int(index.min()), int(index.max())
-        if lo < 0 or hi >= batch:
-            raise ValueError(f"{name} entries must be in [0, {batch}) (positions in the batch), "
-                             f"got min {lo}, max {hi}")
-    return index.to(device=device, dtype=torch.int64)
-
-
-def _as_tensor_lam(lam, name: str):
-    """A tensor for tensors and NumPy arrays / scalars, a float for Python (and NumPy) real numbers."""
-    if isinstance(lam, Tensor):
-        return lam
-    if isinstance(lam, Real) and not isinstance(lam, (bool, np.bool_)):
-        return float(lam)  # Python and NumPy scalars (np.float32 included: timm's per-sample λ dtype)
-    if isinstance(lam, np.ndarray):
-        if lam.dtype.kind not in "fiu":
-            raise TypeError(f"{name} given as a NumPy array must hold real numbers, got dtype {lam.dtype}")
-        return torch.tensor(np.asarray(lam, dtype=np.float64))
-    raise TypeError(f"{name} must be a number, a tensor or a NumPy array, got {type(lam).__name__}")
-
-
-def _check_lam(lam, batch: int, device, name: str = "lam", values: bool = True) -> Tensor:
-    lam = _as_tensor_lam(lam, name)
-    if isinstance(lam, Tensor):
-        if lam.dim() == 0 or lam.shape == (batch,):
-            t = lam.detach().to(device=device, dtype=torch.float64)
-        else:
-            raise ValueError(f"{name} must be a number, a 0-d tensor or a ({batch},) tensor (one λ per sample), "
-                             f"got shape {tuple(lam.shape)}")
-    else:
-        t = torch.full((), lam, dtype=torch.float64, device=device)  # filled on the device: no copy
-    if values and (not bool(torch.isfinite(t).all()) or bool((t < 0).any()) or bool((t > 1).any())):
-        raise ValueError(f"{name} must be in [0, 1], got values from {float(t.min())} to {float(t.max())}")
-    return t
 
 
 PAIRINGS = ("permutation", "roll", "flip", "cycle")
@@ -398,7 +202,7 @@ def smooth_labels(y: Tensor, num_classes: int | None, eps: float, *, multi_label
         raise TypeError(f"y must be a torch.Tensor, got {type(y).__name__}")
     if y.dim() == 0 or y.shape[0] == 0:
         raise ValueError(f"y must hold at least one sample, got shape {tuple(y.shape)}")
-    num_classes = _check_targets(y, y.shape[0], num_classes, multi_label=check_bool("multi_label", multi_label))
+    num_classes = check_targets(y, y.shape[0], num_classes, multi_label=check_bool("multi_label", multi_label))
     dtype = torch.float64 if y.dtype == torch.float64 else torch.float32
     return _smooth(_as_probs(y, num_classes, dtype), eps)
 
@@ -449,7 +253,11 @@ def _mix_pair(x: Tensor, probs: Tensor, lam: Tensor, index: Tensor, eps: float) 
     return MixedBatch(inputs, targets, lam, index)
 
 
-def _label_mix(probs: Tensor, probs2: Tensor, lam: Tensor, eps: float) -> Tensor:
+def mix_labels(probs: Tensor, probs2: Tensor, lam: Tensor, eps: float = 0.0) -> Tensor:
+    """Formula (1) on (B, K) float targets then (2), unchecked: ``smooth(λ·probs + (1−λ)·probs2, ε)``.
+
+    ``lam`` is a 0-d or (B,) tensor (for CutMix: the kept share of the image); no host synchronisation.
+    """
     lt = lam.to(probs.dtype)
     lt = lt[:, None] if lt.dim() == 1 else lt
     return _smooth(lt * probs + (1 - lt) * probs2, eps)
@@ -507,22 +315,22 @@ def mix(x: Tensor, y: Tensor, *, num_classes: int | None = None, alpha: float = 
         ``(inputs, targets, lam, index)``; targets are (B, K) float32 (float64 for float64 data).
     """
     x, like = _unwrap_tv(x)
-    batch = _check_x(x)
+    batch = check_batch(x)
     alpha = check_alpha(alpha)
     eps = check_eps(label_smoothing)
     check_bool("validate", validate)
     check_choice("pairing", pairing, PAIRINGS)
     check_generator("generator", generator)
-    num_classes = _check_targets(y, batch, num_classes, values=validate,
+    num_classes = check_targets(y, batch, num_classes, values=validate,
                                  multi_label=check_bool("multi_label", multi_label))
     if lam is None:
         lam_t = sample_lambda(alpha, (), generator, device=_draw_device(generator, x)).to(x.device)
     else:
-        lam_t = _check_lam(lam, batch, x.device, values=validate)
+        lam_t = check_lam(lam, batch, x.device, values=validate)
     if index is None:
         index = _pair_index(batch, pairing, generator, _draw_device(generator, x), x.device)
     else:
-        index = _check_index(index, batch, x.device, values=validate)
+        index = check_index(index, batch, x.device, values=validate)
     probs = _as_probs(y.to(x.device), num_classes, _target_dtype(x, y))
     out = _mix_pair(x, probs, lam_t, index, eps)
     return out._replace(inputs=_rewrap(out.inputs, like))
@@ -531,12 +339,8 @@ def mix(x: Tensor, y: Tensor, *, num_classes: int | None = None, alpha: float = 
 # ----------------------------------------------------------------------------------------------------------
 # CutMix
 # ----------------------------------------------------------------------------------------------------------
-def _check_box_dims(box_dims) -> int:
-    return check_int("box_dims", box_dims, low=1)
-
-
-def cutmix_box(lam, size, *, center=None, generator: torch.Generator | None = None, device=None
-               ) -> tuple[Tensor, Tensor]:
+def cutmix_box(lam, size, *, center=None, generator: torch.Generator | None = None, device=None,
+               validate: bool = True) -> tuple[Tensor, Tensor]:
     r"""The CutMix box (Yun et al., 2019) for mixing weight(s) λ, and the λ its clipped area gives.
 
     Over the ``d = len(size)`` trailing dimensions of sizes :math:`S_1 \dots S_d` (``(H, W)`` for images),
@@ -559,6 +363,8 @@ def cutmix_box(lam, size, *, center=None, generator: torch.Generator | None = No
         Source of the centres (drawn after nothing else: one ``randint`` per dimension, in order).
     device : torch.device, optional
         Where to draw and return; default: the generator's device, else ``lam``'s.
+    validate : bool
+        Check that λ is in [0, 1] (a host read on a GPU); ``False`` for training steps (see :func:`mix`).
 
     Returns
     -------
@@ -572,8 +378,9 @@ def cutmix_box(lam, size, *, center=None, generator: torch.Generator | None = No
     size = tuple(check_int("size", s, low=1) for s in size)
     if device is None:
         device = generator.device if generator is not None else (lam.device if isinstance(lam, Tensor) else "cpu")
-    lam = _as_tensor_lam(lam, "lam")
-    lam_t = _check_lam(lam, lam.shape[0] if isinstance(lam, Tensor) and lam.dim() == 1 else 1, device)
+    lam = as_lam(lam, "lam")
+    lam_t = check_lam(lam, lam.shape[0] if isinstance(lam, Tensor) and lam.dim() == 1 else 1, device,
+                       values=check_bool("validate", validate))
     return _cutmix_box(lam_t, size, center, generator, device)
 
 
@@ -619,8 +426,9 @@ def _box_mask(box: Tensor, x: Tensor) -> Tensor:
     return mask
 
 
-def _cutmix_pair(x: Tensor, x2: Tensor, box: Tensor) -> Tensor:
-    """CutMix's inputs, unchecked: ``x`` with the box(es) taken from ``x2`` (no arithmetic: exact in any dtype)."""
+def paste_box(x: Tensor, x2: Tensor, box: Tensor) -> Tensor:
+    """CutMix's inputs, unchecked: ``x`` with the box(es) of :func:`cutmix_box` taken from ``x2`` (explicit
+    partners, in the batch or not; no arithmetic: exact in any dtype; no host synchronisation)."""
     return torch.where(_box_mask(box.to(x.device), x), x2, x)
 
 
@@ -669,28 +477,28 @@ def cutmix(x: Tensor, y: Tensor, *, num_classes: int | None = None, alpha: float
         ``lam`` is the label weight used (the area-corrected λ unless ``correct_lam=False``), 0-d or (B,).
     """
     x, like = _unwrap_tv(x)
-    batch = _check_x(x)
+    batch = check_batch(x)
     alpha = check_alpha(alpha)
     eps = check_eps(label_smoothing)
     check_bool("validate", validate)
     check_bool("correct_lam", correct_lam)
     check_choice("pairing", pairing, PAIRINGS)
-    d = _check_box_dims(box_dims)
+    d = check_box_dims(box_dims)
     if x.dim() < d + 1:
         raise ValueError(f"box_dims = {d} needs x of rank >= {d + 1} (batch first, then the boxed dimensions), "
                          f"got shape {tuple(x.shape)}")
-    num_classes = _check_targets(y, batch, num_classes, values=validate,
+    num_classes = check_targets(y, batch, num_classes, values=validate,
                                  multi_label=check_bool("multi_label", multi_label))
     gdev = _draw_device(generator, x)
     lam_t = None
     if lam is None and box is None:
         lam_t = sample_lambda(alpha, (), generator, device=gdev).to(x.device)
     elif lam is not None:
-        lam_t = _check_lam(lam, batch, x.device, values=validate)
+        lam_t = check_lam(lam, batch, x.device, values=validate)
     if index is None:
         index = _pair_index(batch, pairing, generator, gdev, x.device)
     else:
-        index = _check_index(index, batch, x.device, values=validate)
+        index = check_index(index, batch, x.device, values=validate)
     size = tuple(x.shape[-d:])
     if box is None:
         box, lam_adj = _cutmix_box(lam_t, size, None, generator, gdev)
@@ -710,8 +518,8 @@ def cutmix(x: Tensor, y: Tensor, *, num_classes: int | None = None, alpha: float
     if weight.dim() == 0 and box.dim() == 3:
         weight = weight.expand(batch)
     probs = _as_probs(y.to(x.device), num_classes, _target_dtype(x, y))
-    inputs = _cutmix_pair(x, x[index], box)
-    targets = _label_mix(probs, probs[index], weight, eps)
+    inputs = paste_box(x, x[index], box)
+    targets = mix_labels(probs, probs[index], weight, eps)
     return MixedBatch(_rewrap(inputs, like), targets, weight, index)
 
 
@@ -745,13 +553,13 @@ def mix_k(x: Tensor, y: Tensor, *, num_classes: int | None = None, k: int = 3, a
         ``lam`` holds the weights and ``index`` the (k, B) partner table.
     """
     x, like = _unwrap_tv(x)
-    batch = _check_x(x)
+    batch = check_batch(x)
     k = check_int("k", k, low=2)
     alpha = check_alpha(alpha)
     eps = check_eps(label_smoothing)
     check_bool("validate", validate)
     check_generator("generator", generator)
-    num_classes = _check_targets(y, batch, num_classes, values=validate,
+    num_classes = check_targets(y, batch, num_classes, values=validate,
                                  multi_label=check_bool("multi_label", multi_label))
     gdev = _draw_device(generator, x)
     if weights is None:
@@ -803,11 +611,11 @@ def mixup_criterion(criterion: Callable[[Tensor, Tensor], Tensor], pred: Tensor,
     """
     if not callable(criterion):
         raise TypeError(f"criterion must be callable, got {type(criterion).__name__}")
-    lam = _as_tensor_lam(lam, "lam")
+    lam = as_lam(lam, "lam")
     if isinstance(lam, Tensor) and lam.dim() != 0:
         raise ValueError("lam must be a number or a 0-d tensor; for one λ per sample use cross-entropy on "
                          "the soft targets returned by mix()")
-    lam_v = float(_check_lam(lam, 1, "cpu"))
+    lam_v = float(check_lam(lam, 1, "cpu"))
     if not isinstance(pred, Tensor) or pred.dim() == 0:
         raise TypeError(f"pred must be a tensor of model outputs (B, ...), got {type(pred).__name__}")
     for name, t in (("y_a", y_a), ("y_b", y_b)):
@@ -920,7 +728,7 @@ class Mixup(nn.Module):
         self.switch_prob = check_prob(switch_prob, "switch_prob")
         self.cutmix_alpha = self.alpha if cutmix_alpha is None else check_alpha(cutmix_alpha, "cutmix_alpha")
         self.correct_lam = check_bool("correct_lam", correct_lam)
-        self.box_dims = _check_box_dims(box_dims)
+        self.box_dims = check_box_dims(box_dims)
         self.multi_label = check_bool("multi_label", multi_label)
         self.mix_in_eval = check_bool("mix_in_eval", mix_in_eval)
         if self.k > 2 and (self.mode != "batch" or self.prob != 1.0 or self.switch_prob != 0.0
@@ -941,8 +749,8 @@ class Mixup(nn.Module):
     def forward(self, *inputs, **kwargs):
         x, y, pack = _call_form(inputs, kwargs)
         plain, like = _unwrap_tv(x)
-        batch = _check_x(plain)
-        num_classes = _check_targets(y, batch, self.num_classes, values=self.validate, multi_label=self.multi_label)
+        batch = check_batch(plain)
+        num_classes = check_targets(y, batch, self.num_classes, values=self.validate, multi_label=self.multi_label)
         if not self.training and not self.mix_in_eval:
             return pack(x, _as_probs(y.to(plain.device), num_classes, _target_dtype(plain, y)))
         if self.k > 2:
@@ -955,11 +763,8 @@ class Mixup(nn.Module):
         g, gdev = self.generator, _draw_device(self.generator, plain)
         n = 1 if self.mode == "batch" else batch
         cut_only = self.switch_prob == 1.0
-        lam = sample_lambda(self.cutmix_alpha if cut_only else self.alpha, (n,), g, device=gdev)
-        unmixed = None
-        if self.prob < 1.0:
-            unmixed = torch.rand((n,), dtype=torch.float64, generator=g, device=gdev) >= self.prob
-            lam = torch.where(unmixed, torch.ones_like(lam), lam)
+        lam, unmixed = draw_lambda(self.cutmix_alpha if cut_only else self.alpha, (n,), prob=self.prob, generator=g,
+                                   device=gdev)
         use_cut = None
         if 0.0 < self.switch_prob < 1.0:
             lam_cut = sample_lambda(self.cutmix_alpha, (n,), g, device=gdev)
@@ -988,7 +793,7 @@ class Mixup(nn.Module):
             if self.mode == "pair":  # one box per pair: the two samples swap the same region (timm's pair mode)
                 box, lam_adj = box[first], lam_adj[first]
             box = box.to(plain.device)
-            cut_inputs = _cutmix_pair(plain, x2, box)
+            cut_inputs = paste_box(plain, x2, box)
             cut_weight = lam_adj.to(plain.device) if self.correct_lam else lc
             if cut_only:
                 inputs, weight = cut_inputs, cut_weight
@@ -998,7 +803,7 @@ class Mixup(nn.Module):
                 inputs = torch.where(use_cut.reshape(-1, *[1] * (plain.dim() - 1)) if use_cut.dim() else use_cut,
                                      cut_inputs, mixed)
                 weight = torch.where(use_cut, cut_weight, lam)
-        targets = _label_mix(probs, probs2, weight, self.label_smoothing)
+        targets = mix_labels(probs, probs2, weight, self.label_smoothing)
         return pack(_rewrap(inputs, like), targets)
 
 

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mixup_repro._checks import check_choice, check_int, check_num_classes, check_real
+from mixup_repro._checks import check_bool, check_choice, check_int, check_num_classes, check_real
 
 __all__ = [
     "MLP",
@@ -623,8 +623,7 @@ class GRUClassifier(MixableNet):
         hidden = check_int("hidden", hidden, low=1)
         num_layers = check_int("num_layers", num_layers, low=1)
         dropout = _check_dropout(dropout)
-        if not isinstance(bidirectional, bool):
-            raise TypeError(f"bidirectional must be True or False, got {bidirectional!r}")
+        check_bool("bidirectional", bidirectional)
         self.stages = nn.ModuleList()
         self.head = _GRUHead(self.in_features, hidden, num_layers, num_classes, dropout, bidirectional)
 

@@ -9,16 +9,22 @@ file never breaks a table or the book.
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
 import platform
-import shutil
 import subprocess
-import tempfile
 import warnings
 from pathlib import Path
+
+from .files import (
+    atomic_write_bytes,
+    atomic_write_json,
+    check_writable,
+    file_size_limit,
+    finite,
+    format_bytes,
+)
 
 SCHEMA = "mixup_repro.run/1"
 REQUIRED_KEYS = ("schema", "run_id", "config", "curves", "summary", "device", "versions", "git_commit",
@@ -26,122 +32,12 @@ REQUIRED_KEYS = ("schema", "run_id", "config", "curves", "summary", "device", "v
 CURVE_KEYS = ("epoch", "train_loss", "test_loss", "test_error", "test_ece")
 SUMMARY_KEYS = ("median_last10_error", "final_error", "best_error")
 
-__all__ = ["SCHEMA", "atomic_write_bytes", "atomic_write_json", "read_json", "read_result", "load_results",
+__all__ = ["SCHEMA", "atomic_write_bytes", "file_size_limit", "format_bytes", "read_or_warn", "atomic_write_json", "read_json", "read_result", "load_results",
            "validate_result", "versions", "git_commit", "device_name", "check_writable", "ResultsError"]
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 class ResultsError(ValueError):
     """A results file that does not parse or does not follow the schema."""
-
-
-_FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-
-
-def format_bytes(n: float) -> str:
-    """``n`` bytes in readable units (``"90.2 MB"``)."""
-    for unit in ("bytes", "kB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
-
-
-def file_size_limit() -> int | None:
-    """The soft ``RLIMIT_FSIZE`` of this process (``ulimit -f``) in bytes, or None when unlimited."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not on POSIX
-        return None
-    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
-    return None if soft == resource.RLIM_INFINITY else int(soft)
-
-
-def _space_note(folder) -> str:
-    notes = []
-    try:
-        notes.append(f"{format_bytes(shutil.disk_usage(folder).free)} free in {folder}")
-    except OSError:
-        pass
-    limit = file_size_limit()
-    if limit is not None:
-        notes.append(f"file-size limit (ulimit -f) {format_bytes(limit)}")
-    return f" ({'; '.join(notes)})" if notes else ""
-
-
-def atomic_write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, flush + fsync, rename.
-
-    A crash at any moment leaves either the old file or the new one, never a half-written file. A full disk
-    (``ENOSPC``, ``EDQUOT``) or a file-size limit (``EFBIG``) raises ``OSError`` naming ``path``, the size and
-    the free space.
-    """
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if e.errno in _FULL_ERRNOS:  # the bare message ("No space left on device") names no file
-            raise OSError(e.errno, f"cannot write {path} ({format_bytes(len(data))}): {e.strerror}"
-                                   f"{_space_note(path.parent)}") from None
-        raise
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-    return path
-
-
-def atomic_write_json(path, obj) -> Path:
-    """Serialize ``obj`` (strict JSON: NaN/inf become null) and write it atomically."""
-    return atomic_write_bytes(path, (json.dumps(_finite(obj), indent=1, allow_nan=False) + "\n").encode())
-
-
-def _finite(obj):
-    if isinstance(obj, float):
-        return obj if obj == obj and abs(obj) != float("inf") else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def check_writable(folder) -> Path:
-    """Create ``folder`` if needed and prove it is writable (and not full) by writing a small probe.
-
-    Raises ``OSError`` naming the folder, so a run fails before training, not after.
-    """
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-") as f:  # unique: runs may start together
-            f.write(b"x" * 65536)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        raise OSError(f"--out folder {folder} is not writable: {e.strerror or e}") from None
-    return folder
 
 
 def check_envelope(d, source: str, schema: str, required) -> None:
@@ -184,7 +80,7 @@ def _number(v, low=None, high=None) -> bool:
 def _validate_values(d: dict, source) -> None:
     """Values, not only keys: the config is a valid TrainConfig whose run id is the file's; errors are percentages
     (or null: a diverged run); curves hold finite numbers or null, one per epoch."""
-    from .train import TrainConfig, run_id
+    from .config import TrainConfig, run_id
 
     try:
         cfg = TrainConfig.from_dict(d["config"])
@@ -226,13 +122,17 @@ def read_result(path) -> dict:
     return validate_result(read_json(path), str(path))
 
 
-def _read_or_warn(path) -> dict | None:
+def read_or_warn(path) -> dict | None:
     """:func:`read_result`, or None with a warning naming the file when it is truncated or invalid."""
     try:
         return read_result(path)
     except ResultsError as e:
         warnings.warn(f"skipping {e}", UserWarning, stacklevel=3)
         return None
+
+
+_read_or_warn = read_or_warn  # the old private name, still imported by experiments.py
+_finite = finite  # the old private name, still imported by gan.py
 
 
 def load_results(path, *, recursive: bool = True):
@@ -257,7 +157,7 @@ def load_results(path, *, recursive: bool = True):
     for f in files:
         if f.name.startswith("."):
             continue
-        d = _read_or_warn(f)
+        d = read_or_warn(f)
         if d is None:
             continue
         if d["run_id"] in seen:  # one run, two copies (e.g. in two sub-folders): count it once
@@ -283,7 +183,7 @@ def versions() -> dict:
     import numpy
     import torch
 
-    from . import __version__
+    from .version import __version__
 
     try:
         tv = version("torchvision")

@@ -46,3 +46,16 @@ def test_bad_shapes():
         ece(torch.ones(2, 3) / 3, torch.zeros(3, dtype=torch.long))
     with pytest.raises(ValueError, match=r"probs must be a \(N, K\) tensor"):
         error(torch.ones(3), torch.zeros(3, dtype=torch.long))
+
+
+def test_overconfidence_is_mean_confidence_minus_accuracy():
+    from mixup_repro.metrics import overconfidence
+
+    probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.3, 0.7]], dtype=torch.float64)
+    labels = torch.tensor([0, 1, 1, 1])
+    rel = reliability_bins(probs, labels)
+    mean_conf = float(probs.max(1).values.mean())
+    acc = float((probs.argmax(1) == labels).double().mean())
+    assert overconfidence(rel) == pytest.approx(100 * (mean_conf - acc))
+    assert overconfidence({"bin_count": [0, 0], "bin_confidence": [None, None], "bin_accuracy": [None, None]}) is None
+    assert overconfidence(None) is None and overconfidence({}) is None

@@ -161,36 +161,6 @@ def test_duplicate_run_ids_are_counted_once(tmp_path):
     assert len(df) == 1
 
 
-def test_checkpoint_of_the_previous_format_still_resumes_exactly(tmp_path):
-    # checkpoints written before torchrun support held one dict of generator states and a top-level torch_rng
-    cfg = TrainConfig(dataset="two-moons", model="mlp", method="mixup", optimizer="adam", lr=0.01, epochs=4,
-                      dropout=0.2, checkpoint_every=2, device="cpu")
-    whole = fit(cfg, tmp_path / "whole", quiet=True)
-    from mixup_repro import save_checkpoint
-    from mixup_repro.checkpoint import Interrupted
-    from mixup_repro.train import _Dist
-
-    cut = tmp_path / "cut"
-    ckpt = cut / "checkpoints" / f"{run_id(cfg)}.pt"
-    original = _Dist.agreed_stop
-    _Dist.agreed_stop = lambda self, received, device: "SIGTERM" if ckpt.exists() else received  # stop at epoch 2
-    try:
-        with pytest.raises(Interrupted):
-            fit(cfg, cut, quiet=True)
-    finally:
-        _Dist.agreed_stop = original
-    st = load_checkpoint(ckpt)
-    assert st["epoch"] == 2 and isinstance(st["generators"], list)
-    old = dict(st["generators"][0])
-    st["torch_rng"] = old.pop("_torch")
-    st["generators"] = old
-    for key in ("format", "world_size", "train_times", "eval_times"):
-        st.pop(key)
-    save_checkpoint(ckpt, st)
-    resumed = fit(cfg, cut, quiet=True)
-    assert resumed.curves == whole.curves
-
-
 # ---------------------------------------------------------------------------------------------- issue 16: data loss
 def _report(*args):
     r = subprocess.run([sys.executable, "-m", "mixup_repro", "report", *map(str, args)], env=ENV, cwd=ROOT,

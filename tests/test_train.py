@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -180,11 +181,12 @@ def test_training_steps_read_no_tensor_value_on_the_host(host_reads, extra, tmp_
     assert len(after_step) == 3 * steps
     within = [after_step[i] - after_step[i - 1] for i in range(1, len(after_step)) if i % steps]
     assert within == [0] * len(within), host_reads
-    assert host_reads[("tolist", "train.py", "_fit")] == 3  # the fixture sees the once-per-epoch read
+    assert host_reads[("tolist", "evaluation.py", "epoch_metrics")] == 3  # the fixture sees the once-per-epoch read
 
 
 def test_fp32_on_cuda_means_ieee_fp32_and_the_flags_come_back():
-    from mixup_repro.train import _ieee_fp32, _no_tf32
+    from mixup_repro.runtime import ieee_fp32 as _ieee_fp32
+    from mixup_repro.runtime import no_tf32 as _no_tf32
 
     cuda, cpu = torch.device("cuda", 0), torch.device("cpu")
     assert _ieee_fp32(TrainConfig(precision="fp32"), cuda)
@@ -213,18 +215,19 @@ def test_fp32_on_cuda_means_ieee_fp32_and_the_flags_come_back():
 
 
 def test_an_fp32_run_trains_without_tf32_and_evaluates_under_the_defaults(monkeypatch):
+    import mixup_repro.evaluation as eval_mod
     import mixup_repro.train as train_mod
 
-    monkeypatch.setattr(train_mod, "_ieee_fp32", lambda cfg, device: True)  # as a CUDA fp32 run, here on the CPU
+    monkeypatch.setattr(train_mod, "ieee_fp32", lambda cfg, device: True)  # as a CUDA fp32 run, here on the CPU
     flags = torch.backends.cudnn, torch.backends.cuda.matmul
     before, seen = [f.allow_tf32 for f in flags], []
-    evaluate = train_mod.evaluate
+    evaluate = eval_mod.evaluate
 
     def watched_evaluate(*a, **k):
         seen.append(("eval", [f.allow_tf32 for f in flags]))
         return evaluate(*a, **k)
 
-    monkeypatch.setattr(train_mod, "evaluate", watched_evaluate)
+    monkeypatch.setattr(eval_mod, "evaluate", watched_evaluate)
     cfg = TrainConfig(dataset="two-moons", model="mlp", epochs=1, device="cpu", precision="fp32")
     fit(cfg, quiet=True, on_step=lambda: seen.append(("step", [f.allow_tf32 for f in flags])))
     assert {tuple(v) for k, v in seen if k == "step"} == {(False, False)}
@@ -243,7 +246,8 @@ def test_an_fp32_run_trains_without_tf32_and_evaluates_under_the_defaults(monkey
 
 @pytest.mark.parametrize("method, eps", [("cutmix", 0.0), ("cutmix_ls", 0.1)])
 def test_cutmix_step_pastes_a_box_and_weights_the_labels_by_its_area(method, eps):
-    from mixup_repro.train import _generators, _loss
+    from mixup_repro.methods import Step, step_loss
+    from mixup_repro.runtime import seeded_generators as _generators
 
     cfg = TrainConfig(**TINY | dict(method=method, label_smoothing=eps))
     b, k = 12, 10
@@ -258,7 +262,7 @@ def test_cutmix_step_pastes_a_box_and_weights_the_labels_by_its_area(method, eps
             seen["x"] = x
             return logits
 
-        loss = _loss(cfg, model, xb, yb, None, k, None, None, None, gens)
+        loss = step_loss(Step(cfg, model, xb, yb, k, gens["mix"]))
         x = seen["x"]
         kept = (x == xb).double().flatten(1).mean(1)  # the area-corrected λ of every sample
         partner = torch.tensor([int(v.max()) if int(v.max()) != i else int(v.min()) for i, v in enumerate(x)])
@@ -272,7 +276,8 @@ def test_cutmix_step_pastes_a_box_and_weights_the_labels_by_its_area(method, eps
 
 
 def test_mixup_cutmix_switches_per_batch():
-    from mixup_repro.train import CUTMIX_SWITCH_PROB, _generators, _loss
+    from mixup_repro.methods import CUTMIX_SWITCH_PROB, Step, step_loss
+    from mixup_repro.runtime import seeded_generators as _generators
 
     cfg = TrainConfig(**TINY | dict(method="mixup_cutmix"))
     b = 8
@@ -285,7 +290,7 @@ def test_mixup_cutmix_switches_per_batch():
         return torch.zeros(b, 10)
 
     for _ in range(200):
-        _loss(cfg, model, xb, torch.arange(b), None, 10, None, None, None, gens)
+        step_loss(Step(cfg, model, xb, torch.arange(b), 10, gens["mix"]))
     assert abs(sum(kinds) / len(kinds) - CUTMIX_SWITCH_PROB) < 0.12
 
 
@@ -300,7 +305,7 @@ def test_regime_check_recorded(tmp_path):
     s, c = res.summary, res.curves
     assert len(c["train_error"]) == 4 and s["train_error_curve_sample"] == min(res.record["summary"]["num_train"], 2000)
     ds = load_dataset("two-moons")
-    from mixup_repro.train import _Inputs
+    from mixup_repro.run_data import Inputs as _Inputs
 
     full = float(evaluate(res.model, ds.x_train, ds.y_train, _Inputs(ds, cfg))["error"])
     assert s["final_train_error"] == pytest.approx(full)
@@ -308,3 +313,26 @@ def test_regime_check_recorded(tmp_path):
     assert first is None or c["train_error"][first - 1] < 1.0
     off = fit(TrainConfig(**{**TINY, "eval_train": False}), quiet=True)  # a runtime switch: same run id, no curve
     assert "train_error" not in off.curves and run_id(off.config) == run_id(TrainConfig(**TINY))
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULT_FOLDERS = ("cpu", "cpu-fmnist-15ep", "cpu-sklearn-uci", "speech", "examples")
+
+
+@pytest.mark.parametrize("folder", RESULT_FOLDERS)
+def test_every_committed_results_file_loads_and_keeps_its_run_id(folder):
+    """Run ids and the results format are frozen: every committed run file still validates, and its config gives
+    the run id it was stored under (and its file name)."""
+    where = RESULTS / folder
+    if not where.is_dir():
+        pytest.skip(f"no {where}")
+    files = [f for f in sorted(where.rglob("*.json"))
+             if json.loads(f.read_text()).get("schema") == "mixup_repro.run/1"]
+    if not files:
+        pytest.skip(f"no run results under {where}")
+    for f in files:
+        rec = read_result(f)
+        cfg = TrainConfig.from_dict(rec["config"])
+        assert run_id(TrainConfig(**rec["config"] | {k: tuple(v) for k, v in rec["config"].items()
+                                                      if isinstance(v, list)})) == rec["run_id"] == run_id(cfg), f
+        assert f.stem == rec["run_id"], f
