@@ -163,7 +163,7 @@ def epoch_intervals(marks: list[tuple[int, float]]) -> list[float]:
 # ----------------------------------------------------------------------------------------------------------
 def pending_runs(results_dir, sizes: Sizes, dataset: str, runtime: dict) -> list[tuple[str, str, object]]:
     """The missing runs of :data:`QUEUE` in ``results_dir`` as ``(table, row key, TrainConfig)``, in order."""
-    from mixup_repro.experiments import _status, table_configs
+    from mixup_repro.plan import run_status, table_configs
     from mixup_repro.train import run_id
 
     out, seen = [], set()
@@ -183,7 +183,7 @@ def pending_runs(results_dir, sizes: Sizes, dataset: str, runtime: dict) -> list
                 raise ValueError(f"{name}: row {key!r} has {cfg.epochs} epochs; the planner of the GPU window "
                                  f"assumes {sizes.epochs}")
             rid = run_id(cfg)
-            if rid in seen or _status(cfg, results_dir) == "done":
+            if rid in seen or run_status(cfg, results_dir) == "done":
                 continue
             seen.add(rid)
             out.append((name, key, cfg))
@@ -191,11 +191,11 @@ def pending_runs(results_dir, sizes: Sizes, dataset: str, runtime: dict) -> list
 
 
 def steps_per_epoch(cfg) -> int:
-    from mixup_repro.experiments import _DATA_SIZES
+    from mixup_repro.timing import DATA_SIZES
 
     if cfg.val_fraction:
         raise ValueError("val_fraction must be 0 for runs of the GPU window (the progress marks count full epochs)")
-    n = cfg.subset * 10 if cfg.subset else _DATA_SIZES.get(cfg.dataset, (50000,))[0]
+    n = cfg.subset * 10 if cfg.subset else DATA_SIZES.get(cfg.dataset, (50000,))[0]
     return -(-n // cfg.batch_size)
 
 

@@ -48,8 +48,9 @@ from mixup_repro.checkpoint import Interrupted  # noqa: E402
 from mixup_repro.data import load_dataset, subset_per_class  # noqa: E402
 from mixup_repro.models import build_model  # noqa: E402
 from mixup_repro.results import device_name, git_commit, versions  # noqa: E402
+from mixup_repro.runtime import cudnn_tf32  # noqa: E402
 from mixup_repro.speed import SCHEMA, speed_table, train_flops_per_image, write_speed_result  # noqa: E402
-from mixup_repro.train import COMPILE_MODES, _cudnn_tf32  # noqa: E402
+from mixup_repro.train import COMPILE_MODES  # noqa: E402
 
 
 class _TimeUp(BaseException):
@@ -158,14 +159,15 @@ def time_concurrent(args, k: int, variant, device) -> dict:
     import subprocess
     import tempfile
 
-    from mixup_repro.experiments import _child_env, train_command
+    from mixup_repro.experiments import train_command
+    from mixup_repro.sweep import child_env
 
     epochs = args.concurrency_epochs
     with tempfile.TemporaryDirectory() as tmp:
         cmds = [train_command(ours_config(args, variant, device, epochs=epochs, seed=i), tmp, python=sys.executable)
                 for i in range(k)]
         logs = [open(Path(tmp) / f"stderr_{i}.txt", "w") for i in range(k)]  # files, not pipes: no child blocks
-        env = [dict(_child_env(i, k, []), PYTHONPATH=str(ROOT)) for i in range(k)]
+        env = [dict(child_env(i, k, []), PYTHONPATH=str(ROOT)) for i in range(k)]
         t0 = time.perf_counter()
         procs = [subprocess.Popen(c, cwd=ROOT, env=e, stdout=subprocess.DEVNULL, stderr=f)
                  for c, e, f in zip(cmds, env, logs)]
@@ -317,7 +319,7 @@ def main(argv=None) -> int:
         ref_s = record["reference"].get("s_per_epoch")
         # the global flags as the loops left them: the reference runs under PyTorch's defaults (TF32 cuDNN
         # convolutions on a GPU); our fp32 variants turn TF32 off in their training steps (``tf32_training``)
-        record["backends"] = {"cudnn_benchmark": torch.backends.cudnn.benchmark, "cudnn_allow_tf32": _cudnn_tf32()}
+        record["backends"] = {"cudnn_benchmark": torch.backends.cudnn.benchmark, "cudnn_allow_tf32": cudnn_tf32()}
         record.update(reference_s_per_epoch=ref_s, ours_s_per_epoch=best and best["s_per_epoch"],
                       ours_best_variant=best and best["name"],
                       speedup=ref_s / best["s_per_epoch"] if ref_s and best else None,

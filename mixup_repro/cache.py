@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .results import atomic_write_bytes
+from .files import atomic_write_bytes
 
 __all__ = ["CACHE_ENV", "cache_dir", "decode_once", "file_sha256", "folder_fingerprint", "load_cached_arrays",
            "save_cached_arrays", "source_key"]

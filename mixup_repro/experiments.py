@@ -116,6 +116,3 @@ __all__ = [
 # importer uses the public name.
 _fmt_num = format_number
 _metric_name = metric_name
-_status = run_status
-_DATA_SIZES = DATA_SIZES
-_child_env = child_env

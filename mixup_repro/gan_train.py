@@ -412,9 +412,9 @@ def load_gan_results(folder) -> list[dict]:
 
 def _write_compact(path: Path, obj) -> None:
     """Write ``obj`` as compact strict JSON (NaN and inf become null), atomically."""
-    from .results import _finite, atomic_write_bytes
+    from .files import atomic_write_bytes, finite
 
-    atomic_write_bytes(path, (json.dumps(_finite(obj), separators=(",", ":"), allow_nan=False) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(finite(obj), separators=(",", ":"), allow_nan=False) + "\n").encode())
 
 
 # ----------------------------------------------------------------------------------------------------------

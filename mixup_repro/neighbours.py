@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ._checks import check_int
-from .results import atomic_write_bytes
+from .files import atomic_write_bytes
 
 __all__ = ["knn_partners"]
 

@@ -22,7 +22,6 @@ from .files import (
     atomic_write_json,
     check_writable,
     file_size_limit,
-    finite,
     format_bytes,
 )
 
@@ -131,8 +130,6 @@ def read_or_warn(path) -> dict | None:
         return None
 
 
-_read_or_warn = read_or_warn  # the old private name, still imported by experiments.py
-_finite = finite  # the old private name, still imported by gan.py
 
 
 def load_results(path, *, recursive: bool = True):

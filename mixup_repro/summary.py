@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import statistics
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from .declare import BASE_METRICS, METRIC_NAMES
+from .files import atomic_write_bytes
+from .metrics import overconfidence
 from .plan import plan_table
-from .results import ResultsError, atomic_write_bytes, read_result
+from .results import read_or_warn
 from .scales import eps_str
 from .tables import EPS_CANDIDATES, EPS_FIXED, eps_label
 from .train import result_path
@@ -28,35 +29,12 @@ CURVE_METRICS = ("train_error_noisy_labels", "train_error_clean_labels")
 """Metrics read as the last point of a curve of the results file (not from its summary)."""
 
 
-def _read_or_warn(path) -> dict | None:
-    """:func:`read_result`, or None with a warning naming the file when it is truncated or invalid."""
-    try:
-        return read_result(path)
-    except ResultsError as e:
-        warnings.warn(f"skipping {e}", UserWarning, stacklevel=3)
-        return None
-
-
-def _overconfidence(rel) -> float | None:
-    """Mean top-class confidence minus accuracy (%) from a reliability record; None when it has no counts."""
-    try:
-        n = [c or 0 for c in rel["bin_count"]]
-        total = sum(n)
-        if not total:
-            return None
-        conf = sum(c * (x or 0.0) for c, x in zip(n, rel["bin_confidence"]))
-        acc = sum(c * (x or 0.0) for c, x in zip(n, rel["bin_accuracy"]))
-        return 100.0 * (conf - acc) / total
-    except (KeyError, TypeError):
-        return None
-
-
 def run_metric(rec: dict, metric: str) -> float | None:
     """``metric`` of one results record: ``overconfidence`` from its reliability bins, the memorisation metrics
     as the last point of their curve, every other metric from its summary; None when it is not recorded."""
     s, curves = rec.get("summary", {}), rec.get("curves", {})
     if metric == "overconfidence":
-        v = _overconfidence(s.get("reliability") or {})
+        v = overconfidence(s.get("reliability") or {})
     elif metric in CURVE_METRICS:
         seq = curves.get(metric) or []
         v = seq[-1] if seq else None
@@ -105,7 +83,7 @@ def summarize(name: str, scale: str, out, dataset: str | None = None, seeds: Seq
                 path = result_path(cfg, out)
                 if not path.exists():
                     continue
-                r = _read_or_warn(path)
+                r = read_or_warn(path)
                 if r is None:
                     continue
                 n_done += 1

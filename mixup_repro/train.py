@@ -93,9 +93,6 @@ __all__ = ["COMPILE_MODES", "CUTMIX_METHODS", "CUTMIX_SWITCH_PROB", "EVAL_SPLITS
            "RunFiles", "RunResult", "TrainConfig", "Trainer", "evaluate", "fgsm_error", "fit", "result_path",
            "run_id"]
 
-_cudnn_tf32 = cudnn_tf32  # the old private name, still imported by benchmarks/speed.py
-_Dist = Dist  # the old private name
-_model_for = model_for  # the old private name, still imported by tests/test_speech.py
 
 
 @dataclass

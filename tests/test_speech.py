@@ -162,7 +162,7 @@ def test_smoke_run_of_each_speech_model(tmp_path, model, kw):
 
 def test_cnns_refuse_sequence_data_and_mlp_is_suggested(tmp_path):
     from mixup_repro.data import load_dataset
-    from mixup_repro.train import _model_for
+    from mixup_repro.run_data import model_for as _model_for
 
     make_speech(tmp_path, speakers=12)
     ds = load_dataset("speech-commands", tmp_path, layout="sequence")
