@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ._checks import check_alpha, check_bool, check_choice, check_eps, check_int, check_real
-from .params import check_path, optional, validate_params
+from .params import check_path, optional, resolve_results_dir, validate_params
 
 __all__ = [
     "COMPARED_METHODS",
@@ -79,7 +79,6 @@ __all__ = [
     "mean_curves",
     "parse_param_value",
     "parse_params",
-    "pool_reliability",
     "register_cli",
     "render_book",
     "rerun_command",
@@ -927,7 +926,6 @@ def verdicts_by_scale(results_dirs: Mapping[str, Any], *, table: str = "headline
     import pandas as pd
 
     from .claims import paired_claims
-    from .report import resolve_results_dir
 
     frame, regimes = None, {}
     for scale, folder in results_dirs.items():
@@ -942,11 +940,11 @@ def verdicts_by_scale(results_dirs: Mapping[str, Any], *, table: str = "headline
 
 
 def table_verdicts_by_scale(results_dirs: Mapping[str, Any], *, dataset: str | None = "cifar10"):
-    """Every claim of :data:`mixup_repro.report.CLAIMS` judged by :func:`mixup_repro.report.assess_scale` (the
+    """Every claim of :data:`mixup_repro.se_claims.CLAIMS` judged by :func:`mixup_repro.se_claims.assess_scale` (the
     two-standard-error rule and its words: holds, does not hold, inconclusive, not tested) at every scale of
     ``results_dirs`` (scale -> folder, None: an empty folder). One row per claim: its table and kind, and the
     verdict per scale. Nothing is run."""
-    from .report import assess_scale, resolve_results_dir
+    from .se_claims import assess_scale
 
     frame = None
     for scale, folder in results_dirs.items():
@@ -997,33 +995,6 @@ def _as_list(runs) -> list:
     return list(runs) if isinstance(runs, (list, tuple)) else [runs]
 
 
-def pool_reliability(runs) -> dict:
-    """Reliability bins pooled over runs (e.g. seeds): counts add up, confidences and accuracies are
-    count-weighted means. ``runs`` is a RunResult or a list of them; empty bins get None. Also returns
-    ``n_runs`` and ``run_ece``, the ECE (a fraction) of each run on its own, whose mean is what the tables
-    report: the ECE of the pooled bins is another number, which :func:`~mixup_repro.plots.plot_reliability`
-    names as such."""
-    from .plots import reliability_ece
-
-    counts = conf = acc = None
-    run_ece = []
-    for r in _as_list(runs):
-        rel = r.summary["reliability"]
-        e = r.summary.get("final_ece")
-        run_ece.append(float(e) if e is not None else reliability_ece(rel))
-        n = [float(c or 0) for c in rel["bin_count"]]
-        c = [0.0 if v is None or v != v else float(v) for v in rel["bin_confidence"]]
-        a = [0.0 if v is None or v != v else float(v) for v in rel["bin_accuracy"]]
-        if counts is None:
-            counts, conf, acc = [0.0] * len(n), [0.0] * len(n), [0.0] * len(n)
-        for k in range(len(n)):
-            counts[k] += n[k]
-            conf[k] += n[k] * c[k]
-            acc[k] += n[k] * a[k]
-    return {"bin_count": [int(n) for n in counts],
-            "bin_confidence": [cf / n if n else None for cf, n in zip(conf, counts)],
-            "bin_accuracy": [ac / n if n else None for ac, n in zip(acc, counts)],
-            "n_runs": len(run_ece), "run_ece": run_ece}
 
 
 def mean_curves(runs) -> dict:
@@ -1038,24 +1009,17 @@ def mean_curves(runs) -> dict:
     return out
 
 
-def _mean_confidence(reliability: Mapping[str, Any] | None) -> float:
-    """Mean top-class confidence (a fraction) from per-bin counts and mean confidences."""
-    if not reliability:
-        return float("nan")
-    total = weighted = 0.0
-    for n, c in zip(reliability["bin_count"], reliability["bin_confidence"]):
-        if n and c is not None and c == c:  # skip empty bins (None or NaN)
-            total += n
-            weighted += n * c
-    return weighted / total if total else float("nan")
 
 
 _COLUMNS = ("error (%)", "median error, last 10 (%)", "NLL", "ECE (%)", "over-confidence (pp)")
 
 
 def _row(r) -> dict:
+    from .metrics import confidence_minus_accuracy
+
     s = r.summary
-    gap = 100.0 * _mean_confidence(s.get("reliability")) - (100.0 - s["final_error"])
+    gap = confidence_minus_accuracy(s.get("reliability") or {})
+    gap = float("nan") if gap is None else gap
     return dict(zip(_COLUMNS, (s["final_error"], s["median_last10_error"], s["final_nll"],
                                100.0 * s["final_ece"], gap)))
 

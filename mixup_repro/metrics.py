@@ -95,3 +95,25 @@ def reliability_from_counts(counts: Tensor) -> dict:
         "bin_count": n.long().tolist(),
         "ece": float(ece_from_counts(counts)),
     }
+
+
+def confidence_minus_accuracy(reliability: dict) -> float | None:
+    """Over-confidence of a model, in percentage points: its mean top-class confidence minus its accuracy.
+
+    Read from the bins of a reliability diagram (:func:`reliability_bins` or a results file's
+    ``summary["reliability"]``, or bins pooled over seeds): ``100 * (sum_b n_b conf_b - sum_b n_b acc_b) / sum_b n_b``
+    with ``n_b`` the count, ``conf_b`` the mean confidence and ``acc_b`` the accuracy of bin ``b`` (empty bins,
+    whose confidence and accuracy are None, count for nothing). Positive: over-confident; negative:
+    under-confident. Unlike the ECE, gaps of opposite sign in different bins cancel. Returns None when the bins
+    hold no sample (or ``reliability`` is empty).
+    """
+    if not reliability or not reliability.get("bin_count"):
+        return None
+    n = [float(c or 0) for c in reliability["bin_count"]]
+    total = sum(n)
+    if not total:
+        return None
+    bins = [(c, x, a) for c, x, a in zip(n, reliability["bin_confidence"], reliability["bin_accuracy"]) if c]
+    conf = sum(c * float(x) for c, x, _ in bins)
+    acc = sum(c * float(a) for c, _, a in bins)
+    return 100.0 * (conf - acc) / total

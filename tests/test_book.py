@@ -221,7 +221,9 @@ def test_results_helpers(tmp_path):
     assert table.loc["erm", "error (%)"] == pytest.approx(sum(errors) / 2)
     assert " ± " in book.comparison_table(runs, formatted=True).loc["erm", "NLL"]
     # pooled reliability: counts add up over the seeds; curves are averaged epoch by epoch
-    pooled = book.pool_reliability(runs["mixup"])
+    from mixup_repro import plots
+
+    pooled = plots.pool_reliability(runs["mixup"])
     assert sum(pooled["bin_count"]) == sum(r.summary["num_eval"] for r in runs["mixup"])
     curves = book.mean_curves(runs["mixup"])
     assert curves["epoch"] == [1, 2]
