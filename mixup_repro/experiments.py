@@ -111,8 +111,3 @@ __all__ = [
     "plan_table", "run_status", "unique_configs",
 ]
 
-# Old private names still imported by modules of other owners (report.py: _fmt_num, _metric_name;
-# benchmarks/gpu_window.py: _status, _DATA_SIZES; benchmarks/speed.py: _child_env). Remove each once its
-# importer uses the public name.
-_fmt_num = format_number
-_metric_name = metric_name

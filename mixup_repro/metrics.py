@@ -104,10 +104,15 @@ def reliability_from_counts(counts: Tensor) -> dict:
 
 
 def overconfidence(reliability) -> float | None:
-    """Over-confidence, mean top-class confidence minus accuracy, in percentage points (< 0: under-confident),
-    from a :func:`reliability_bins` / :func:`reliability_from_counts` dict (or a results file's ``reliability``):
-    ``100 * (sum of confidences - number correct) / count`` over the bins. None when it holds no sample or is not
-    such a dict. The one formula of the "confidence − accuracy" columns."""
+    """Over-confidence of a model, in percentage points: its mean top-class confidence minus its accuracy.
+
+    Read from the bins of a reliability diagram (:func:`reliability_bins` / :func:`reliability_from_counts`, a
+    results file's ``summary["reliability"]``, or bins pooled over seeds):
+    ``100 * (sum_b n_b conf_b - sum_b n_b acc_b) / sum_b n_b`` with ``n_b`` the count, ``conf_b`` the mean
+    confidence and ``acc_b`` the accuracy of bin ``b`` (empty bins count for nothing). Positive: over-confident;
+    negative: under-confident. Unlike the ECE, gaps of opposite sign in different bins cancel. None when the bins
+    hold no sample or ``reliability`` is not such a dict. The one formula of every "confidence − accuracy" column.
+    """
     try:
         n = [c or 0 for c in reliability["bin_count"]]
         total = sum(n)

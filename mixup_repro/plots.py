@@ -6,7 +6,11 @@ title, axis labels and, where several things are drawn, a legend.
 
 Small computations that exist only to draw a figure live here too: :func:`decision_grid` (a trained
 2-D model evaluated on a grid) and :func:`target_statistics` (entropy and confidence of the targets of
-formula (2) as functions of λ and ε, computed with the library's own :func:`~mixup_repro.mixing.mix`).
+formula (2) as functions of λ and ε, computed with the library's own :func:`~mixup_repro.mixing.mix`) and
+:func:`pool_reliability` (reliability bins pooled over seeds).
+
+The figures of the table chapters (``plot_metric_bars`` ... ``plot_eps_validation``) draw
+:func:`~mixup_repro.experiments.summarize` frames and :func:`~mixup_repro.experiments.row_runs` records.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ._checks import check_alpha, check_eps, check_int, check_num_classes, check_real
+from .frames import METRIC_TEXT, display_factor, is_missing, metric_text, runnable
 from .mixing import mix, sample_lambda
 
 __all__ = [
@@ -36,6 +41,14 @@ __all__ = [
     "plot_mixed_examples",
     "plot_reliability",
     "reliability_ece",
+    "pool_reliability",
+    "plot_metric_bars",
+    "plot_alpha_sweep",
+    "plot_row_curves",
+    "plot_memorization",
+    "plot_reliability_rows",
+    "plot_fgsm",
+    "plot_eps_validation",
     "plot_target_properties",
     "target_statistics",
 ]
@@ -317,11 +330,43 @@ def reliability_ece(rel: Mapping) -> float:
     return float(np.nansum(count[ok] * np.abs(acc[ok] - conf[ok])) / max(count.sum(), 1))
 
 
+def _summary(run) -> Mapping:
+    """The summary of a RunResult, or of a results record (a dict with ``"summary"``)."""
+    return run.summary if hasattr(run, "summary") else run["summary"]
+
+
+def pool_reliability(runs) -> dict:
+    """Reliability bins pooled over runs (e.g. seeds): counts add up, confidences and accuracies are
+    count-weighted means. ``runs`` is a RunResult (or a results record) or a list of them; empty bins get None.
+    Also returns ``n_runs`` and ``run_ece``, the ECE (a fraction) of each run on its own, whose mean is what the
+    tables report: the ECE of the pooled bins is another number, which :func:`plot_reliability` names as such."""
+    counts = conf = acc = None
+    run_ece = []
+    for r in (list(runs) if isinstance(runs, (list, tuple)) else [runs]):
+        s = _summary(r)
+        rel = s["reliability"]
+        e = s.get("final_ece")
+        run_ece.append(float(e) if e is not None else reliability_ece(rel))
+        n = [float(c or 0) for c in rel["bin_count"]]
+        c = [0.0 if v is None or v != v else float(v) for v in rel["bin_confidence"]]
+        a = [0.0 if v is None or v != v else float(v) for v in rel["bin_accuracy"]]
+        if counts is None:
+            counts, conf, acc = [0.0] * len(n), [0.0] * len(n), [0.0] * len(n)
+        for k in range(len(n)):
+            counts[k] += n[k]
+            conf[k] += n[k] * c[k]
+            acc[k] += n[k] * a[k]
+    return {"bin_count": [int(n) for n in counts],
+            "bin_confidence": [cf / n if n else None for cf, n in zip(conf, counts)],
+            "bin_accuracy": [ac / n if n else None for ac, n in zip(acc, counts)],
+            "n_runs": len(run_ece), "run_ece": run_ece}
+
+
 def plot_reliability(reliabilities: Mapping[str, Mapping], *, title: str | None = None) -> Figure:
     """Reliability diagrams, one panel per method, each above a bar chart of its bin counts.
 
     ``reliabilities`` maps a method name to the dict of :func:`mixup_repro.metrics.reliability_bins` (or the
-    ``summary["reliability"]`` of a run, or :func:`mixup_repro.book.pool_reliability` of several runs):
+    ``summary["reliability"]`` of a run, or :func:`pool_reliability` of several runs):
     ``bin_confidence``, ``bin_accuracy``, ``bin_count`` (empty bins None or NaN), optionally ``bin_lower`` /
     ``bin_upper``, and, from ``pool_reliability``, ``n_runs`` and ``run_ece`` (the ECE of each pooled run).
 
@@ -541,3 +586,280 @@ def _log_ticks(axis, lo: float, hi: float) -> None:
     axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Table chapters: summary frames and row runs
+# ----------------------------------------------------------------------------------------------------------
+def _finish(fig, ax, drawn: bool, empty: str, *, legend_size: int = 8):
+    """Legend when something was drawn, else a centred note; tight layout; the figure."""
+    if drawn:
+        ax.legend(fontsize=legend_size)
+    else:
+        _note(ax, empty)
+    fig.tight_layout()
+    return fig
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=11, color="0.35",
+            wrap=True)
+
+
+def plot_metric_bars(df, metric: str = "median_last10_error", *, category: str = "row", hue: str | None = None,
+                     title: str | None = None, groups: Sequence[str] | None = None, show_paper: bool = True):
+    """Horizontal bars of ``metric`` (mean over seeds, error bars ± std) for each row of a summary frame.
+
+    ``category`` is the column on the vertical axis (``row`` labels, or ``dataset``), ``hue`` a column that
+    splits the bars (``weight decay``, ``model``, ``label noise``, or ``row``). Rows without finished runs
+    keep their label, with no bar. ``groups`` keeps only rows of those groups. With ``show_paper`` and a
+    numeric ``paper`` column (CIFAR runs), the published numbers are drawn as black diamonds.
+    """
+
+    _style()
+    d = runnable(df)
+    if groups is not None:
+        d = d[d["group"].isin(list(groups))]
+    cats = list(dict.fromkeys(d[category].astype(str))) if len(d) else []
+    hues = list(dict.fromkeys(d[hue].astype(str))) if hue and len(d) else [None]
+    fig, ax = plt.subplots(figsize=(8.5, max(2.6, 0.34 * len(cats) * max(1, len(hues)) ** 0.5 + 1.4)))
+    height = 0.8 / max(1, len(hues))
+    colors = sns.color_palette("tab10", max(1, len(hues)))
+    drawn = False
+    for j, h in enumerate(hues):
+        sub = d if h is None else d[d[hue].astype(str) == h]
+        ys, means, stds = [], [], []
+        for i, c in enumerate(cats):
+            r = sub[sub[category].astype(str) == c]
+            if r.empty or int(r.iloc[0]["n_done"]) == 0:
+                continue
+            ys.append(i - 0.4 + height * (j + 0.5))
+            means.append(display_factor(metric) * float(r.iloc[0][f"{metric}_mean"]))
+            s = r.iloc[0][f"{metric}_std"]
+            stds.append(0.0 if is_missing(s) else display_factor(metric) * float(s))
+        if ys:
+            drawn = True
+            ax.barh(ys, means, height=height * 0.92, xerr=stds, color=colors[j], capsize=2, error_kw={"lw": 1},
+                    label=(f"{hue} {h}" if hue not in ("row", "dataset") else h) if h is not None else None)
+    if show_paper and "paper" in d.columns and len(cats):
+        py = [i for i, c in enumerate(cats) if not is_missing(d[d[category].astype(str) == c].iloc[0].get("paper"))]
+        if py:
+            ax.scatter([float(d[d[category].astype(str) == cats[i]].iloc[0]["paper"]) for i in py], py, marker="D",
+                       color="black", zorder=3, label="published (paper)")
+            drawn = True
+    ax.set_yticks(np.arange(len(cats)))
+    ax.set_yticklabels(cats, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel(metric_text(metric) + (", mean ± std over seeds" if drawn else ""))
+    ax.set_ylabel(category if category != "row" else "method")
+    ax.set_title(title or f"{df.attrs.get('title', '')} ({df.attrs.get('scale', '')} scale)", fontsize=11)
+    if not drawn:
+        _note(ax, "no finished runs yet")
+    elif any(h is not None for h in hues) or "paper" in d.columns:
+        ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def _row_param(name: str, label: str, field: str, default=0.0):
+    from .experiments import TABLES
+
+    for r in TABLES[name].rows:
+        if r.label == label:
+            return r.overrides.get(field, default)
+    return default
+
+
+def plot_alpha_sweep(df, metric: str = "median_last10_error", *, title: str | None = None):
+    """Error against α (log scale) for the ablation's α sweep: mixup and mixup + label smoothing ε = 0.1."""
+
+    _style()
+    d = df[(df["group"] == "α sweep") & (df["status"] != "not run")]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    drawn, ticks = False, set()
+    for prefix, name in (("mixup α=", "mixup"), ("mixup + label smoothing α=", "mixup + label smoothing ε = 0.1")):
+        sub = d[d["row"].astype(str).str.startswith(prefix) & (d["n_done"] > 0)]
+        if sub.empty:
+            continue
+        alphas = [float(_row_param("ablation", lab, "alpha")) for lab in sub["row"]]
+        order = sorted(range(len(alphas)), key=lambda i: alphas[i])
+        x = [alphas[i] for i in order]
+        y = [float(sub.iloc[i][f"{metric}_mean"]) for i in order]
+        e = [0.0 if is_missing(sub.iloc[i][f"{metric}_std"]) else float(sub.iloc[i][f"{metric}_std"]) for i in order]
+        ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=name)
+        ticks.update(x)
+        drawn = True
+    ax.set_xscale("log")
+    if ticks:
+        ax.set_xticks(sorted(ticks))
+        ax.set_xticklabels([f"{a:g}" for a in sorted(ticks)])
+        ax.minorticks_off()
+    ax.set_xlabel("α (Beta(α, α) concentration)")
+    ax.set_ylabel(metric_text(metric))
+    ax.set_title(title or f"Test error against α ({df.attrs.get('scale', '')} scale, weight decay 1e-4)")
+    return _finish(fig, ax, drawn, "no finished α-sweep runs yet", legend_size=9)
+
+
+def _mean_std_curves(records, key):
+
+    seqs = [r["curves"].get(key) for r in records if r["curves"].get(key)]
+    if not seqs:
+        return None
+    n = min(len(s) for s in seqs)
+    arr = np.array([s[:n] for s in seqs], dtype=float)
+    return np.arange(1, n + 1), arr.mean(0), (arr.std(0, ddof=1) if len(arr) > 1 else np.zeros(n))
+
+
+def plot_row_curves(runs: Mapping[str, list], metric: str = "test_error", *, title: str | None = None,
+                    ylabel: str | None = None):
+    """Per-epoch curves (mean over seeds, band ± std) of every row of :func:`row_runs` that has runs."""
+    from matplotlib.ticker import MaxNLocator
+
+    _style()
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    drawn = False
+    suffixes = {k[k.rfind(" ["):] if k.endswith("]") and " [" in k else "" for k, v in runs.items() if v}
+    common = suffixes.pop() if len(suffixes) == 1 else ""
+    for key, recs in runs.items():
+        c = _mean_std_curves(recs, metric)
+        if c is None:
+            continue
+        x, m, s = c
+        m, s = display_factor(metric) * m, display_factor(metric) * s
+        name = key[:-len(common)] if common else key
+        ax.plot(x, m, label=f"{name} (n={len(recs)})")
+        ax.fill_between(x, m - s, m + s, alpha=0.15)
+        drawn = True
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel or METRIC_TEXT.get(metric, {"test_error": "test error (%)",
+                                                      "test_ece": "test ECE (%)"}.get(metric, metric)))
+    ax.set_title((title or "Curves during training (mean over seeds, band ± std)")
+                 + (f"\n{common.strip(' []')}" if common else ""), fontsize=11)
+    return _finish(fig, ax, drawn, "no finished runs yet", legend_size=8)
+
+
+def plot_memorization(runs: Mapping[str, list], *, methods: Sequence[str] = ("ERM", "ERM + dropout p=0.5",
+                                                                              "mixup α=8", "mixup α=8 + dropout p=0.5"),
+                      title: str | None = None):
+    """Label-noise memorization: training error on the corrupted labels (solid) and on the clean labels
+    (dashed) against the epoch, one panel per noise level, one colour per method (mean over seeds).
+
+    ``runs`` is :func:`row_runs` of the ``label_noise`` table (keys ``"ERM [label noise=50%]"``). A low
+    error on the corrupted labels means the random labels were memorized."""
+    from matplotlib.ticker import MaxNLocator
+
+    _style()
+    levels = list(dict.fromkeys(k.split("label noise=")[1].rstrip("]") for k in runs if "label noise=" in k))
+    levels = levels or ["—"]
+    fig, axes = plt.subplots(1, len(levels), figsize=(4.6 * len(levels), 4.0), squeeze=False, sharey=True)
+    colors = dict(zip(methods, sns.color_palette("tab10", len(methods))))
+    any_drawn = False
+    for ax, lev in zip(axes[0], levels):
+        drawn = False
+        for m in methods:
+            recs = runs.get(f"{m} [label noise={lev}]", [])
+            for key, ls, what in (("train_error_noisy_labels", "-", "corrupted labels"),
+                                  ("train_error_clean_labels", "--", "clean labels")):
+                c = _mean_std_curves(recs, key)
+                if c is None:
+                    continue
+                ax.plot(c[0], c[1], ls=ls, color=colors[m], label=f"{m}, {what}")
+                drawn = True
+        ax.set_title(f"label noise {lev}", fontsize=11)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("training error (%)")
+        ax.set_ylim(-2, 102)
+        if not drawn:
+            _note(ax, "no finished runs yet")
+        any_drawn |= drawn
+    if any_drawn:
+        handles, labels = [], []
+        for ax in axes[0]:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                if lab not in labels:
+                    handles.append(h)
+                    labels.append(lab)
+        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title or "Memorization of corrupted labels: training error on corrupted (solid) and clean "
+                          "(dashed) labels")
+    fig.tight_layout(rect=(0, 0.16 if any_drawn else 0, 1, 1))
+    return fig
+
+
+
+
+def plot_reliability_rows(runs: Mapping[str, list], *, rows: Sequence[str] | None = None, title: str | None = None):
+    """Reliability diagrams (:func:`plot_reliability`) of table rows (:func:`~mixup_repro.experiments.row_runs`),
+    bins pooled over seeds."""
+    keys = list(rows) if rows is not None else list(runs)
+    rel = {k: pool_reliability(runs[k]) for k in keys if runs.get(k)}
+    rel = {k: v for k, v in rel.items() if sum(v["bin_count"])}
+    if not rel:
+        _style()
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.set_xlabel("confidence")
+        ax.set_ylabel("accuracy")
+        ax.set_title(title or "Reliability diagrams (test set)")
+        _note(ax, "no finished runs yet")
+        return fig
+    suffixes = {k[k.rfind(" ["):] if k.endswith("]") and " [" in k else "" for k in rel}
+    common = suffixes.pop() if len(suffixes) == 1 else ""
+    if common:  # e.g. " [model=PreAct ResNet-18]" on every row: said once, in the title
+        rel = {k[:-len(common)]: v for k, v in rel.items()}
+    fig = plot_reliability(rel, title=(title or "Reliability diagrams (test set, bins pooled over seeds)")
+                           + (f", {common.strip(' []')}" if common else ""))
+    return fig
+
+
+def plot_fgsm(df, *, title: str | None = None):
+    """Test error against the FGSM step ε (ε = 0: the clean test error), one line per row, ± std over seeds."""
+
+    _style()
+    eps = sorted(float(c[len("fgsm_error_"):-len("_mean")]) for c in df.columns
+                 if c.startswith("fgsm_error_") and c.endswith("_mean"))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = False
+    for _, r in runnable(df).iterrows():
+        if int(r["n_done"]) == 0:
+            continue
+        xs, ys, es = [0.0], [float(r["final_error_mean"])], [r["final_error_std"]]
+        for e in eps:
+            xs.append(e)
+            ys.append(float(r[f"fgsm_error_{e:g}_mean"]))
+            es.append(r[f"fgsm_error_{e:g}_std"])
+        es = [0.0 if is_missing(v) else float(v) for v in es]
+        ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=f"{r['row']} (n={int(r['n_done'])})")
+        drawn = True
+    ax.set_xlabel("FGSM step ε (pixel units in [0, 1]; 0 = clean test set)")
+    ax.set_ylabel("test error (%)")
+    ax.set_title(title or f"Error under FGSM attacks ({df.attrs.get('scale', '')} scale)")
+    return _finish(fig, ax, drawn, "no finished runs yet", legend_size=8)
+
+
+def plot_eps_validation(df, metric: str = "median_last10_error", *, title: str | None = None):
+    """Validation error and test error against ε (mixup + label smoothing, α = 1; ε = 0 is mixup), with the ε
+    selected on validation marked."""
+
+    _style()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    drawn = False
+    for group, name, marker in (("selection", "validation (80/20 split of the training set)", "o"),
+                                ("full training set", "test (trained on the full training set)", "s")):
+        sub = df[(df["group"] == group) & (df["n_done"] > 0)]
+        if sub.empty:
+            continue
+        eps = [float(_row_param("eps_validation", lab, "label_smoothing")) for lab in sub["row"]]
+        order = sorted(range(len(eps)), key=lambda i: eps[i])
+        ax.errorbar([eps[i] for i in order], [float(sub.iloc[i][f"{metric}_mean"]) for i in order],
+                    yerr=[0.0 if is_missing(sub.iloc[i][f"{metric}_std"]) else float(sub.iloc[i][f"{metric}_std"])
+                          for i in order], marker=marker, capsize=3, label=name)
+        drawn = True
+    sel = df.attrs.get("selected_eps")
+    if sel is not None:
+        ax.axvline(sel, color="black", ls=":", lw=1.2, label=f"selected ε = {sel:g}")
+    ax.set_xlabel("label smoothing ε (0 = mixup)")
+    ax.set_ylabel(metric_text(metric))
+    ax.set_title(title or f"Choosing ε on a validation split ({df.attrs.get('scale', '')} scale)")
+    return _finish(fig, ax, drawn, "no finished runs yet", legend_size=8)

@@ -149,10 +149,10 @@ def precision_summary(folder="results/precision", metric: str = "median_last10_e
     ``--precision fp32``; the GPU window's check compares a single bf16 step with fp32).
 
     "Within seed noise" means the difference of the means is under 2 standard errors of the difference
-    (:func:`mixup_repro.report.compare`).
+    (:func:`mixup_repro.se_claims.compare`).
     """
-    from .report import compare
     from .results import load_results
+    from .se_claims import compare
 
     folder = Path(folder)
     df = load_results(folder) if folder.is_dir() else None

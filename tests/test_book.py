@@ -13,7 +13,7 @@ import shlex
 import nbformat
 import pytest
 
-from mixup_repro import book
+from mixup_repro import book, views
 from mixup_repro.book import BookConfigError, ChapterError, build_book
 
 CH2 = "02_erm_vrm_mixup"
@@ -204,29 +204,31 @@ def test_cli_exit_codes(tmp_path, capsys):
 
 # ---------------------------------------------------------------------------------------------- helpers
 def test_results_helpers(tmp_path):
-    assert book.summarize_results(None) == []
-    assert book.summarize_results(tmp_path / "missing") == []
-    assert book.summarize_results(tmp_path) == []  # empty folder
+    assert views.summarize_results(None) == []
+    assert views.summarize_results(tmp_path / "missing") == []
+    assert views.summarize_results(tmp_path) == []  # empty folder
     common = dict(dataset="two-moons", model="mlp", optimizer="adam", lr=0.01, epochs=2, subset=5,
                   augment=False, device="cpu")
-    runs = book.run_methods(common, alpha=0.4, epsilon=0.1, seeds=[0, 1], out=tmp_path)
+    runs = views.run_methods(common, alpha=0.4, epsilon=0.1, seeds=[0, 1], out=tmp_path)
     assert list(runs) == ["erm", "label_smoothing", "mixup", "mixup_ls"]
     assert [r.config.seed for r in runs["mixup"]] == [0, 1]
     assert runs["mixup"][0].config.alpha == 0.4 and runs["erm"][0].config.alpha == 0.0
     assert runs["mixup_ls"][0].config.label_smoothing == 0.1 and runs["mixup"][0].config.label_smoothing == 0.0
-    table = book.comparison_table(runs)
+    table = views.comparison_table(runs)
     assert table.shape == (4, 6) and list(table.index) == list(runs) and (table["seeds"] == 2).all()
     assert table["over-confidence (pp)"].notna().all()
     errors = [r.summary["final_error"] for r in runs["erm"]]
     assert table.loc["erm", "error (%)"] == pytest.approx(sum(errors) / 2)
-    assert " ± " in book.comparison_table(runs, formatted=True).loc["erm", "NLL"]
+    assert " ± " in views.comparison_table(runs, formatted=True).loc["erm", "NLL"]
     # pooled reliability: counts add up over the seeds; curves are averaged epoch by epoch
-    pooled = book.pool_reliability(runs["mixup"])
+    from mixup_repro import plots
+
+    pooled = plots.pool_reliability(runs["mixup"])
     assert sum(pooled["bin_count"]) == sum(r.summary["num_eval"] for r in runs["mixup"])
-    curves = book.mean_curves(runs["mixup"])
+    curves = views.mean_curves(runs["mixup"])
     assert curves["epoch"] == [1, 2]
     assert curves["test_error"][1] == pytest.approx(sum(r.curves["test_error"][1] for r in runs["mixup"]) / 2)
-    (group,) = book.summarize_results(tmp_path)
+    (group,) = views.summarize_results(tmp_path)
     assert (group.dataset, group.model) == ("two-moons", "mlp")
     assert group.common["epochs"] == 2 and group.common["optimizer"] == "adam"
     assert len(group.table) == 4 and (group.table["seeds"] == 2).all()
@@ -242,7 +244,7 @@ def test_results_table_is_formatted_per_column_and_long_tables_collapse():
                           "weight_decay": [1e-4, 5e-4] * (n // 2), "label_noise": [0.0, 0.2] * (n // 2),
                           "seeds": [3] * n, "error (%)": [25.8834] * n, "NLL": [0.68219] * n,
                           "ECE (%)": [3.1667] * n}).set_index("method")
-    f = book.format_results_table(table)
+    f = views.format_results_table(table)
     assert list(f.columns) == ["method", "α", "weight decay", "label noise (%)", "seeds", "error (%)",
                                "NLL (nats)", "ECE (%)"]
     assert set(f["weight decay"]) == {"1e-4", "5e-4"}  # not both "0.0" as with .round(3)
@@ -250,12 +252,12 @@ def test_results_table_is_formatted_per_column_and_long_tables_collapse():
     assert list(f["α"][:2]) == ["–", "1"]  # ERM ignores α: no inert default shown
     assert f.iloc[0][["error (%)", "NLL (nats)", "ECE (%)"]].tolist() == ["25.88", "0.682", "3.17"]
     assert list(f.index[:2]) == [1, 2]
-    html = book.collapsible_table_html(f, max_rows=15)
+    html = views.collapsible_table_html(f, max_rows=15)
     shown, hidden = html.split("<details>")
     assert shown.count("<tr>") == 1 + 15 and hidden.count("<tr>") == 1 + 5  # header + rows
     assert "Show the other 5 rows (16–20 of 20)" in hidden
-    assert "<details>" not in book.collapsible_table_html(f.iloc[:15], max_rows=15)
-    assert book.common_settings_text({"weight_decay": 0.0001, "lr": 0.05, "subset": float("nan")}) == \
+    assert "<details>" not in views.collapsible_table_html(f.iloc[:15], max_rows=15)
+    assert views.common_settings_text({"weight_decay": 0.0001, "lr": 0.05, "subset": float("nan")}) == \
         "weight decay 1e-4, lr 0.05"
 
 
@@ -265,16 +267,16 @@ def test_boundary_text_is_worded_from_the_numbers():
     stats = {"erm": {"train_wrong": 0, "n_train": 500, "uncertain_area": 4.2},
              "mixup": {"train_wrong": 4, "n_train": 500, "uncertain_area": 31.0}}
     worse = pd.DataFrame({"error (%)": [0.1, 1.5]}, index=["erm", "mixup"])
-    text = book.boundary_text(worse, stats, alpha=1.0, dataset="two-moons")
+    text = views.boundary_text(worse, stats, alpha=1.0, dataset="two-moons")
     assert "a higher test error than ERM: 1.5 % against 0.1 %" in text
     assert "31 % of the plotted area for mixup and 4 % for ERM" in text and "4 of the 500" in text
     assert "not a better classifier" in text
     better = pd.DataFrame({"error (%)": [2.0, 1.0]}, index=["erm", "mixup"])
-    text = book.boundary_text(better, stats, alpha=0.4, dataset="spirals")
+    text = views.boundary_text(better, stats, alpha=0.4, dataset="spirals")
     assert "a lower test error than ERM: 1.0 % against 2.0 %" in text and "costs mixup nothing" in text
     assert "higher" not in text
     same = pd.DataFrame({"error (%)": [1.01, 0.99]}, index=["erm", "mixup"])
-    assert "the same test error" in book.boundary_text(same, stats, alpha=1.0, dataset="ring")
+    assert "the same test error" in views.boundary_text(same, stats, alpha=1.0, dataset="ring")
 
 
 def test_conclusions_judge_every_claim_at_every_scale(tmp_path):
@@ -290,14 +292,14 @@ def test_conclusions_judge_every_claim_at_every_scale(tmp_path):
         if label in base and "PreAct" in key:
             atomic_write_json(result_path(cfg, tmp_path), _record(cfg, base[label] + cfg.seed / 10 * (label == "ERM"),
                                                                   0.0))
-    frame, regimes = book.verdicts_by_scale({"cpu": tmp_path, "paper": None})
+    frame, regimes = views.verdicts_by_scale({"cpu": tmp_path, "paper": None})
     assert list(frame.columns) == ["source", "metric", "cpu scale", "paper scale"]
     cell = frame.loc["mixup (α = 1) has a lower test error than ERM", "cpu scale"]
     assert cell.startswith("reproduced (Δ -4.10, CI [") and cell.endswith("n=3)")
     assert frame.loc["label smoothing (ε = 0.1) has a lower test error than ERM", "cpu scale"] == "not tested"
     assert set(frame["paper scale"]) == {"not tested"}
     assert "regime reached" in regimes["cpu"] and regimes["paper"] == "not recorded"
-    old = book.table_verdicts_by_scale({"cpu": tmp_path, "paper": None})
+    old = views.table_verdicts_by_scale({"cpu": tmp_path, "paper": None})
     assert old.loc["mixup (α = 1) has a lower test error than ERM", "cpu scale"] == "holds"
     assert set(old["table"]) >= {"headline", "ablation", "label_noise", "uci"} and set(old["paper scale"]) == {"not tested"}
 

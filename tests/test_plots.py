@@ -193,7 +193,7 @@ def test_reliability_diagrams_show_the_bin_counts_and_name_the_ece():
 def test_reliability_of_pooled_seeds_says_pooled_and_gives_the_per_seed_mean():
     from types import SimpleNamespace
 
-    from mixup_repro.book import pool_reliability
+    from mixup_repro.plots import pool_reliability
 
     runs = [SimpleNamespace(summary={"reliability": _reliability(s), "final_ece": _reliability(s)["ece"]})
             for s in (0, 1, 2)]

@@ -1,4 +1,5 @@
-"""mixup_repro.report: claims and verdicts, chapter views, figures, the README section and ``report --check``.
+"""The table chapters: claims and verdicts (se_claims), chapter views (chapters), figures (plots), the README
+section and ``report --check`` (readme).
 
 Summary frames are the real ones of :func:`mixup_repro.experiments.summarize` (every row of the table, read
 from an empty folder) with synthetic numbers filled in, so the claims see the real row labels and columns.
@@ -19,7 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import nbformat  # noqa: E402
 import pytest  # noqa: E402
 
-from mixup_repro import report  # noqa: E402
+from mixup_repro import chapters, experiments, plots, se_claims  # noqa: E402
+from mixup_repro import readme as readme_mod  # noqa: E402
 from mixup_repro.experiments import TABLES, summarize, table_configs  # noqa: E402
 from mixup_repro.results import SCHEMA, atomic_write_json  # noqa: E402
 from mixup_repro.train import result_path, run_id  # noqa: E402
@@ -66,20 +68,20 @@ PRE = "PreAct ResNet-18"
 def test_compare_counts_a_difference_only_beyond_two_standard_errors():
     a = {"row": "a", "n_done": 3, "x_mean": 10.0, "x_std": 0.5}
     b = {"row": "b", "n_done": 3, "x_mean": 12.0, "x_std": 0.5}
-    c = report.compare(a, b, "x")
+    c = se_claims.compare(a, b, "x")
     se = math.sqrt(0.25 / 3 + 0.25 / 3)
     assert c.outcome == "lower" and c.se == pytest.approx(se) and c.diff == pytest.approx(-2.0)
     assert "10.00 ± 0.50 (n=3)" in c.text() and "12.00 ± 0.50 (n=3)" in c.text() and "-2.00" in c.text()
-    assert report.compare(b, a, "x").outcome == "higher"
+    assert se_claims.compare(b, a, "x").outcome == "higher"
     # the same difference with a large spread is within 2 SE
-    assert report.compare({**a, "x_std": 3.0}, b, "x").outcome == "unclear"
-    assert report.compare({**a, "n_done": 1, "x_std": math.nan}, b, "x").outcome == "few seeds"
-    assert report.compare({**a, "n_done": 0, "x_mean": math.nan}, b, "x").outcome == "missing"
-    assert report.compare(None, b, "x").outcome == "missing"
+    assert se_claims.compare({**a, "x_std": 3.0}, b, "x").outcome == "unclear"
+    assert se_claims.compare({**a, "n_done": 1, "x_std": math.nan}, b, "x").outcome == "few seeds"
+    assert se_claims.compare({**a, "n_done": 0, "x_mean": math.nan}, b, "x").outcome == "missing"
+    assert se_claims.compare(None, b, "x").outcome == "missing"
     # z is a parameter: a difference of 2 with SE 0.41 counts at z = 2 but not at z = 5
-    assert report.compare(a, b, "x", z=5).outcome == "unclear"
+    assert se_claims.compare(a, b, "x", z=5).outcome == "unclear"
     with pytest.raises(ValueError, match="z"):
-        report.compare(a, b, "x", z=0)
+        se_claims.compare(a, b, "x", z=0)
 
 
 # ---------------------------------------------------------------------------------------------- claims
@@ -94,12 +96,12 @@ def test_headline_claim_every_verdict(empty, mixup, erm, verdict):
     vals = {("ERM", PRE): erm}
     if mixup[2]:
         vals[("mixup α=1", PRE)] = mixup
-    claims = report.assess_claims(headline=_frame("headline", empty, vals))
+    claims = se_claims.assess_claims(headline=_frame("headline", empty, vals))
     v, ev = _verdict(claims, "mixup_beats_erm")
     assert v == verdict
     if erm[2] >= 1:
         assert f"{erm[0]:.2f}" in ev and f"(n={erm[2]})" in ev
-    assert set(claims["verdict"]) <= set(report.VERDICTS)
+    assert set(claims["verdict"]) <= set(se_claims.VERDICTS)
     # only the headline's claims are judged (ext_ece from the headline's ECE: the same runs)
     assert list(claims["id"]) == ["mixup_beats_erm", "ext_error", "ext_ece"]
 
@@ -110,7 +112,7 @@ def test_extension_claims_error_and_ece(empty):
     cal = _frame("calibration", empty, {("mixup α=1", None): (0.08, 0.005, 3),
                                         ("mixup + label smoothing ε=0.1", None): (0.12, 0.005, 3)},
                  metric="final_ece")
-    claims = report.assess_claims(headline=head, calibration=cal)
+    claims = se_claims.assess_claims(headline=head, calibration=cal)
     assert _verdict(claims, "ext_error")[0] == "holds"
     v, ev = _verdict(claims, "ext_ece")
     # stored as fractions, shown in percent, with the unit
@@ -121,13 +123,13 @@ def test_extension_claims_error_and_ece(empty):
 
 def test_ece_is_displayed_in_percent_in_tables_and_figures(empty):
     cal = _frame("calibration", empty, {("mixup α=1", None): (0.08, 0.005, 3)}, metric="final_ece")
-    frame = report.table_frame(cal)
+    frame = chapters.table_frame(cal)
     assert "ECE (%)" in frame.columns and "ECE" not in frame.columns
     assert frame.loc["mixup α=1", "ECE (%)"] == "8.00 ± 0.50"
     from mixup_repro.experiments import format_table
 
     assert "| ECE (%) |" in format_table(cal) and "8.00 ± 0.50" in format_table(cal)
-    fig = report.plot_metric_bars(cal, "final_ece")
+    fig = plots.plot_metric_bars(cal, "final_ece")
     ax = fig.axes[0]
     assert ax.get_xlabel().startswith("test ECE (%)")
     assert [p.get_width() for p in ax.patches] == pytest.approx([8.0])
@@ -136,8 +138,8 @@ def test_ece_is_displayed_in_percent_in_tables_and_figures(empty):
 
 def test_ece_curves_are_drawn_in_percent(tmp_path):
     _write_table_runs(tmp_path, "headline", {"ERM": 20.0}, seeds=2)  # test_ece 0.05 at every epoch
-    runs = {k: v for k, v in report.row_runs("headline", "cpu", tmp_path).items() if v}
-    fig = report.plot_row_curves(runs, "test_ece")
+    runs = {k: v for k, v in experiments.row_runs("headline", "cpu", tmp_path).items() if v}
+    fig = plots.plot_row_curves(runs, "test_ece")
     ax = fig.axes[0]
     assert ax.get_ylabel() == "test ECE (%)" and ax.lines[0].get_ydata().tolist() == pytest.approx([5.0] * len(ax.lines[0].get_ydata()))
     plt.close(fig)
@@ -162,7 +164,7 @@ def _ablation(empty, wd="1e-4", mixup=(10.0, 0.2, 3), runner_up=11.0, others=13.
 def test_ablation_claims_hold_on_a_clear_ranking(empty):
     wd_rows = {("ERM", "5e-4"): (12.0, 0.2, 3), ("mixup AC + RP", "5e-4"): (10.8, 0.2, 3)}
     df = _ablation(empty, more=wd_rows)
-    claims = report.assess_claims(ablation=df)
+    claims = se_claims.assess_claims(ablation=df)
     assert list(claims["id"]) == ["mixup_best", "mix_inputs_ls_second", "ls_noise_small", "weight_decay"]
     v, ev = _verdict(claims, "mixup_best")
     assert v == "holds" and "10.00 ± 0.20 (n=3)" in ev and "lower by more than 2 SE than" in ev
@@ -176,18 +178,18 @@ def test_ablation_claims_hold_on_a_clear_ranking(empty):
 def test_ablation_claims_other_verdicts(empty):
     # a method beats mixup clearly: mixup is not the best, and label smoothing is not "only a little"
     df = _ablation(empty, more={("label smoothing ε=0.05", "1e-4"): (8.0, 0.2, 3)})
-    claims = report.assess_claims(ablation=df)
+    claims = se_claims.assess_claims(ablation=df)
     assert _verdict(claims, "mixup_best")[0] == "does not hold"
     assert _verdict(claims, "ls_noise_small")[0] == "does not hold"
     assert _verdict(claims, "mix_inputs_ls_second")[0] == "does not hold"  # label smoothing is second
     assert _verdict(claims, "weight_decay")[0] == "not tested"  # no 5e-4 runs
     # one seed everywhere: nothing can be decided
     df1 = _ablation(empty, mixup=(10.0, math.nan, 1), std=math.nan, n=1)
-    claims1 = report.assess_claims(ablation=df1)
+    claims1 = se_claims.assess_claims(ablation=df1)
     assert _verdict(claims1, "mixup_best")[0] == "inconclusive"
     assert _verdict(claims1, "mix_inputs_ls_second")[0] == "inconclusive"
     # nothing run
-    claims0 = report.assess_claims(ablation=summarize("ablation", "cpu", empty))
+    claims0 = se_claims.assess_claims(ablation=summarize("ablation", "cpu", empty))
     assert set(claims0["verdict"]) == {"not tested"}
 
 
@@ -199,10 +201,10 @@ def test_label_noise_claim_combines_noise_levels(empty):
             vals[("ERM + dropout p=0.5", lev)] = (drop, 0.5, 2)
         return _frame("label_noise", empty, vals, metric="final_error")
 
-    v, ev = _verdict(report.assess_claims(label_noise=frame((60.0, 70.0))), "label_noise")
+    v, ev = _verdict(se_claims.assess_claims(label_noise=frame((60.0, 70.0))), "label_noise")
     assert v == "holds" and "label noise 80%: mixup α=8 60.00 ± 0.50 (n=2)" in ev
-    assert _verdict(report.assess_claims(label_noise=frame((60.0, 60.2))), "label_noise")[0] == "inconclusive"
-    assert _verdict(report.assess_claims(label_noise=frame((70.0, 60.0))), "label_noise")[0] == "does not hold"
+    assert _verdict(se_claims.assess_claims(label_noise=frame((60.0, 60.2))), "label_noise")[0] == "inconclusive"
+    assert _verdict(se_claims.assess_claims(label_noise=frame((70.0, 60.0))), "label_noise")[0] == "does not hold"
 
 
 def test_uci_claims_need_some_data_set_and_no_contradiction(empty):
@@ -210,75 +212,75 @@ def test_uci_claims_need_some_data_set_and_no_contradiction(empty):
         return _frame("uci", empty, {("ERM", "iris"): (5.0, 0.5, 6), ("mixup α=1", "iris"): (3.0, 0.5, 6),
                                      ("ERM", "abalone"): (4.0, 0.5, 6), ("mixup α=1", "abalone"): wine_mixup},
                       metric="final_error")
-    assert _verdict(report.assess_claims(uci=frame((4.1, 0.5, 6))), "uci_mixup")[0] == "holds"
-    assert _verdict(report.assess_claims(uci=frame((8.0, 0.5, 6))), "uci_mixup")[0] == "does not hold"
-    claims = report.assess_claims(uci=frame((4.1, 0.5, 6)))
+    assert _verdict(se_claims.assess_claims(uci=frame((4.1, 0.5, 6))), "uci_mixup")[0] == "holds"
+    assert _verdict(se_claims.assess_claims(uci=frame((8.0, 0.5, 6))), "uci_mixup")[0] == "does not hold"
+    claims = se_claims.assess_claims(uci=frame((4.1, 0.5, 6)))
     assert list(claims["id"]) == ["uci_mixup", "uci_ext"] and _verdict(claims, "uci_ext")[0] == "not tested"
 
 
 def test_fgsm_and_eps_claims(empty):
     rob = _frame("robustness", empty, {("ERM", None): (50.0, 1.0, 3), ("mixup α=1", None): (40.0, 1.0, 3)},
                  metric=["fgsm_error_0.01", "fgsm_error_0.03", "fgsm_error_0.1"])
-    v, ev = _verdict(report.assess_claims(robustness=rob), "fgsm")
+    v, ev = _verdict(se_claims.assess_claims(robustness=rob), "fgsm")
     assert v == "holds" and "FGSM ε = 0.03" in ev and "40.00 ± 1.00 (n=3)" in ev
     eps = summarize("eps_validation", "cpu", empty)
-    assert _verdict(report.assess_claims(eps_validation=eps), "eps_selected")[0] == "not tested"
+    assert _verdict(se_claims.assess_claims(eps_validation=eps), "eps_selected")[0] == "not tested"
     eps.attrs["selected_eps"] = 0.0
     eps.attrs["validation_curve"] = {0.0: 20.0, 0.05: 21.0, 0.1: 22.0, 0.2: 23.0}
-    v, ev = _verdict(report.assess_claims(eps_validation=eps), "eps_selected")
+    v, ev = _verdict(se_claims.assess_claims(eps_validation=eps), "eps_selected")
     assert v == "does not hold" and "ε = 0" in ev and "ε=0.2: 23.00" in ev
     eps.attrs["selected_eps"] = 0.1
     for tag, mean in (("(a)", 9.0), ("(c)", 10.0)):
         m = eps["row"].astype(str).str.startswith(tag)
         eps.loc[m, ["median_last10_error_mean", "median_last10_error_std", "n_done"]] = [mean, 0.2, 3]
-    v, ev = _verdict(report.assess_claims(eps_validation=eps), "eps_selected")
+    v, ev = _verdict(se_claims.assess_claims(eps_validation=eps), "eps_selected")
     assert v == "holds" and "selected ε = 0.1" in ev
 
 
 def test_claims_markdown_says_no_more_than_the_verdicts(empty):
     head = _frame("headline", empty, {("ERM", PRE): (12.0, 0.5, 3), ("mixup α=1", PRE): (10.0, 0.5, 3)})
-    claims = report.assess_claims(headline=head)
-    text = report.claims_markdown(claims, "cpu")
+    claims = se_claims.assess_claims(headline=head)
+    text = se_claims.claims_markdown(claims, "cpu")
     assert "Supported by the runs at this scale: *mixup (α = 1) has a lower test error than ERM*" in text
     assert "Not tested yet" in text and "this scale only" in text and "Contradicted" not in text
-    assert list(report.claims_table(claims).columns) == ["verdict", "evidence"]
+    assert list(se_claims.claims_table(claims).columns) == ["verdict", "evidence"]
 
 
 # ---------------------------------------------------------------------------------------------- views
 def test_check_params_and_row_selection():
-    ok = report.check_params(scale="cpu", dataset=None, seeds=[0, 2], rows="core", results_dir="results/cpu",
+    ok = chapters.check_params(scale="cpu", dataset=None, seeds=[0, 2], rows="core", results_dir="results/cpu",
                              run_missing=False, max_live_runs=None, paper_results_dir="results/paper")
     assert ok["seeds"] == [0, 2] and ok["rows"] == ["core"]
     for kw, name in (({"scale": "huge"}, "scale"), ({"seeds": [0, 0]}, "seeds"), ({"seeds": [-1]}, "seeds"),
                      ({"run_missing": "yes"}, "run_missing"), ({"rows": []}, "rows"), ({"dataset": "mnist"}, "dataset"),
                      ({"max_live_runs": -1}, "max_live_runs"), ({"alpha": 1}, "alpha")):
         with pytest.raises(ValueError, match=name):
-            report.check_params(**kw)
-    core = report.select_rows("ablation", "core")
+            chapters.check_params(**kw)
+    core = experiments.select_rows("ablation", "core")
     assert len(core) == 10 and "ERM [weight decay=5e-4]" in core
-    assert report.select_rows("uci", None, "abalone") == [r.key for r in TABLES["uci"].rows
+    assert experiments.select_rows("uci", None, "abalone") == [r.key for r in TABLES["uci"].rows
                                                          if r.columns["dataset"] == "abalone"]
-    assert report.select_rows("headline") is None
+    assert experiments.select_rows("headline") is None
     with pytest.raises(ValueError, match="unknown row 'nope'"):
-        report.select_rows("headline", ["nope"])
+        experiments.select_rows("headline", ["nope"])
 
 
 def test_table_view_reads_only_and_runs_missing_on_request(tmp_path, capsys):
     out = tmp_path / "res"
-    df = report.table_view("headline", "cpu", out)  # read-only: every row kept, nothing written
+    df = chapters.table_view("headline", "cpu", out)  # read-only: every row kept, nothing written
     assert len(df) == len(TABLES["headline"].rows) and not out.exists()
     assert set(df["status"]) == {"0/5", "not run"}
     with pytest.raises(ValueError, match="max_live_runs = 0.*python -m mixup_repro table uci --scale smoke"):
-        report.table_view("uci", "smoke", out, dataset="iris", run_missing=True, max_live_runs=0)
-    df = report.table_view("uci", "smoke", out, dataset="iris", run_missing=True, max_live_runs=4)
+        chapters.table_view("uci", "smoke", out, dataset="iris", run_missing=True, max_live_runs=0)
+    df = chapters.table_view("uci", "smoke", out, dataset="iris", run_missing=True, max_live_runs=4)
     assert list(df["status"]) == ["1/1"] * 4 and df.attrs["live_runs"] == 4
     assert "4 missing run(s) computed live" in capsys.readouterr().out
-    again = report.table_view("uci", "smoke", out, dataset="iris", run_missing=True, max_live_runs=0)
+    again = chapters.table_view("uci", "smoke", out, dataset="iris", run_missing=True, max_live_runs=0)
     assert again.attrs["live_runs"] == 0  # nothing missing any more
-    frame = report.table_frame(df)
+    frame = chapters.table_frame(df)
     assert list(frame.index) == [r.label for r in TABLES["uci"].rows[:4]] and "final error (%)" in frame
-    assert "Protocol at every scale" in report.table_notes(df)
-    runs = report.row_runs("uci", "smoke", out, dataset="iris")
+    assert "Protocol at every scale" in chapters.table_notes(df)
+    runs = experiments.row_runs("uci", "smoke", out, dataset="iris")
     assert all(len(v) == 1 for v in runs.values()) and len(runs) == 4
 
 
@@ -292,22 +294,22 @@ def test_figures_have_titles_labels_and_survive_missing_runs(tmp_path, empty):
 
     for name in ("headline", "ablation", "label_noise", "uci", "robustness", "eps_validation"):
         df = summarize(name, "cpu", empty)
-        check(report.plot_metric_bars(df, "final_error", hue=df.attrs["key_columns"][0]
+        check(plots.plot_metric_bars(df, "final_error", hue=df.attrs["key_columns"][0]
                                       if df.attrs["key_columns"] else None))
-    check(report.plot_alpha_sweep(summarize("ablation", "cpu", empty)))
-    check(report.plot_fgsm(summarize("robustness", "cpu", empty)))
-    check(report.plot_eps_validation(summarize("eps_validation", "cpu", empty)))
-    check(report.plot_memorization({}))
-    check(report.plot_reliability_rows({}))
-    check(report.plot_row_curves({}))
+    check(plots.plot_alpha_sweep(summarize("ablation", "cpu", empty)))
+    check(plots.plot_fgsm(summarize("robustness", "cpu", empty)))
+    check(plots.plot_eps_validation(summarize("eps_validation", "cpu", empty)))
+    check(plots.plot_memorization({}))
+    check(plots.plot_reliability_rows({}))
+    check(plots.plot_row_curves({}))
     # with runs
     _write_table_runs(tmp_path, "label_noise", {"ERM": 40.0, "mixup α=8": 35.0}, seeds=2)
-    runs = report.row_runs("label_noise", "cpu", tmp_path)
-    check(report.plot_memorization(runs))
-    check(report.plot_reliability_rows({k: v for k, v in runs.items() if v}))
-    check(report.plot_row_curves({k: v for k, v in runs.items() if v}))
+    runs = experiments.row_runs("label_noise", "cpu", tmp_path)
+    check(plots.plot_memorization(runs))
+    check(plots.plot_reliability_rows({k: v for k, v in runs.items() if v}))
+    check(plots.plot_row_curves({k: v for k, v in runs.items() if v}))
     ln = summarize("label_noise", "cpu", tmp_path)
-    check(report.plot_metric_bars(ln, "final_error", hue="label noise"))
+    check(plots.plot_metric_bars(ln, "final_error", hue="label noise"))
 
 
 # ---------------------------------------------------------------------------------------------- README
@@ -343,8 +345,8 @@ README = "# x\n\nintro\n\n## Results\n\n<!-- results:start -->\nold text\n<!-- r
 def test_readme_summary_and_update(tmp_path):
     results = tmp_path / "results"
     _write_table_runs(results / "cpu", "headline", {"ERM": 20.0, "mixup α=1": 15.0})
-    text = report.readme_summary(results)
-    assert text == report.readme_summary(results)  # deterministic
+    text = readme_mod.readme_summary(results)
+    assert text == readme_mod.readme_summary(results)  # deterministic
     assert "### CPU scale (`" in text and "6 results files" in text
     assert "| ERM | PreAct ResNet-18 | 3/5 | 20.10 ± 0.10 | 20.10 ± 0.10 | 5.53 | [1] |" in text
     assert "[1] github.com/hongyi-zhang/mixup README" in text and "CPU scale: CIFAR-10 (JPEG copy)" in text
@@ -352,25 +354,25 @@ def test_readme_summary_and_update(tmp_path):
     assert "Paper-scale runs need a GPU and are not done yet" in text
     # paper-scale results appear in their own section
     _write_table_runs(results / "paper", "headline", {"ERM": 5.6}, seeds=1, scale="paper", dataset="cifar10")
-    text2 = report.readme_summary(results)
+    text2 = readme_mod.readme_summary(results)
     assert "### Paper scale (`" in text2 and "cifar10" in text2 and "not done yet" not in text2
 
     readme = tmp_path / "README.md"
     readme.write_text(README)
-    assert report.update_readme(readme, results, check=True) is True and readme.read_text() == README
-    assert report.update_readme(readme, results) is True
+    assert readme_mod.update_readme(readme, results, check=True) is True and readme.read_text() == README
+    assert readme_mod.update_readme(readme, results) is True
     new = readme.read_text()
     assert new.startswith("# x\n\nintro\n\n## Results\n\n<!-- results:start -->\nGenerated by")
     assert new.endswith("<!-- results:end -->\n\n## After\n") and "old text" not in new
-    assert report.update_readme(readme, results) is False and readme.read_text() == new
+    assert readme_mod.update_readme(readme, results) is False and readme.read_text() == new
     readme.write_text("# no markers\n")
     with pytest.raises(ValueError, match="markers"):
-        report.update_readme(readme, results)
+        readme_mod.update_readme(readme, results)
 
 
 def _cli(argv) -> int:
     parser = argparse.ArgumentParser(prog="mixup-repro")
-    report.register_cli(parser.add_subparsers(dest="command", required=True))
+    readme_mod.register_cli(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -414,23 +416,23 @@ def test_chapter_templates_follow_the_book_conventions():
         # a results_dir that is not there yet is refused unless run_missing fills it (results/paper appears with
         # the first paper-scale runs: chapters 2 and 3 of the gpu profile write there before the tables run)
         missing = not (root / folder).is_dir()
-        report.check_params(scale=scale, dataset=ds, seeds=None, rows=None, results_dir=str(root / folder),
+        chapters.check_params(scale=scale, dataset=ds, seeds=None, rows=None, results_dir=str(root / folder),
                             run_missing=missing, paper_results_dir="results/paper")
         if missing:
             with pytest.raises(ValueError, match=r"results_dir .* is not a folder .* run_missing is false"):
-                report.check_params(scale=scale, results_dir=str(root / folder), run_missing=False)
+                chapters.check_params(scale=scale, results_dir=str(root / folder), run_missing=False)
 
 
 def test_scale_comparison_shows_paper_scale_runs_when_present(tmp_path, empty):
     cpu = _frame("headline", empty, {("ERM", PRE): (20.0, 0.5, 3)})
-    frame, msg = report.scale_comparison("headline", "cpu", cpu, tmp_path / "paper")
+    frame, msg = chapters.scale_comparison("headline", "cpu", cpu, tmp_path / "paper")
     assert frame is None and "need a GPU and are not done yet" in msg
-    assert report.scale_comparison("headline", "paper", cpu, tmp_path / "paper")[0] is None
+    assert chapters.scale_comparison("headline", "paper", cpu, tmp_path / "paper")[0] is None
     _write_table_runs(tmp_path / "paper", "headline", {"ERM": 5.6}, seeds=2, scale="paper", dataset="cifar10")
     # another dataset at the paper's protocol: none of it yet
-    frame, msg = report.scale_comparison("headline", "cpu", cpu, tmp_path / "paper", paper_dataset="fashion-mnist")
+    frame, msg = chapters.scale_comparison("headline", "cpu", cpu, tmp_path / "paper", paper_dataset="fashion-mnist")
     assert frame is None and "no paper-scale run of this table yet (on fashion-mnist)" in msg
-    frame, msg = report.scale_comparison("headline", "cpu", cpu, tmp_path / "paper")  # the chapter's: CIFAR-10
+    frame, msg = chapters.scale_comparison("headline", "cpu", cpu, tmp_path / "paper")  # the chapter's: CIFAR-10
     assert list(frame.columns) == ["model", "cpu scale", "paper scale", "published (%)", "source"]
     erm = frame.loc["ERM"].iloc[0]
     assert erm["cpu scale"] == "20.00 ± 0.50 (3/5)" and erm["paper scale"] == "5.65 ± 0.07 (2/3)"
@@ -438,31 +440,31 @@ def test_scale_comparison_shows_paper_scale_runs_when_present(tmp_path, empty):
     # Fashion-MNIST runs at the paper's protocol (issue 8) sit beside the CPU-scale rows; the rest reads "not done"
     _write_table_runs(tmp_path / "paper", "headline", {"mixup α=1": 4.0}, seeds=1, scale="paper",
                       dataset="fashion-mnist")
-    frame, msg = report.scale_comparison("headline", "cpu", cpu, tmp_path / "paper", paper_dataset="fashion-mnist")
+    frame, msg = chapters.scale_comparison("headline", "cpu", cpu, tmp_path / "paper", paper_dataset="fashion-mnist")
     assert "(fashion-mnist)" in msg
     assert frame.loc["mixup α=1"].iloc[0]["paper scale"].startswith("4.00 (1/3)")
     assert frame.loc["ERM"].iloc[0]["paper scale"] == "not done (0/3)"
     assert frame.loc["ERM"].iloc[0]["published (%)"].startswith("CIFAR-10: 5.53")
     # the table's claims judged again on those runs: one seed of mixup, none of ERM -> not decided there
-    text = report.scale_claims("headline", "cpu", cpu, tmp_path / "paper", paper_dataset="fashion-mnist")
+    text = chapters.scale_claims("headline", "cpu", cpu, tmp_path / "paper", paper_dataset="fashion-mnist")
     assert text.startswith("**At the paper's scale (fashion-mnist)**") and "Verdicts at **paper** scale" in text
     assert "mixup (α = 1) has a lower test error than ERM" in text
-    assert report.scale_claims("headline", "cpu", cpu, tmp_path / "none", paper_dataset="fashion-mnist") == (
+    assert chapters.scale_claims("headline", "cpu", cpu, tmp_path / "none", paper_dataset="fashion-mnist") == (
         "No verdicts at the paper's scale yet: there are no paper-scale runs of this table (fashion-mnist).")
-    assert report.scale_claims("headline", "paper", cpu, tmp_path / "paper") == ""
+    assert chapters.scale_claims("headline", "paper", cpu, tmp_path / "paper") == ""
 
 
 def test_memorization_text_follows_the_numbers(empty):
     m = "train_error_noisy_labels"
-    none = report.memorization_text(summarize("label_noise", "cpu", empty))
+    none = chapters.memorization_text(summarize("label_noise", "cpu", empty))
     assert "No run of these rows has finished" in none and "near 0 %" in none and "about 90 %" in none
     df = _frame("label_noise", empty, {("ERM", "20%"): (2.5, 0.5, 2), ("mixup α=8", "20%"): (89.0, 1.0, 2),
                                        ("ERM + dropout p=0.5", "50%"): (45.0, 3.0, 2)}, metric=m)
     df.attrs["dataset"] = "cifar10"
-    text = report.memorization_text(df)
+    text = chapters.memorization_text(df)
     assert "- ERM, label noise 20%: 2.5 % (n=2): **memorized**" in text
     assert "- mixup α=8, label noise 20%: 89.0 % (n=2): **not memorized**" in text
     assert "- ERM + dropout p=0.5, label noise 50%: 45.0 % (n=2): **partly memorized**" in text
     assert "No run" not in text
     df.attrs["dataset"] = "cifar100"
-    assert "about 99 %" in report.memorization_text(df)
+    assert "about 99 %" in chapters.memorization_text(df)
