@@ -9,7 +9,7 @@ one call per view.
     ch.table()                        # the summary table and its notes
     fig = ch.plot_bars("median_last10_error", hue="weight decay")
     ch.paper_scale()                  # the same table at the paper's scale, and its verdicts there
-    ch.assess_claims()                # the verdicts, as a table and as prose
+    ch.paired_prose()                 # the paired verdicts, as a table with its rules
 
 :func:`setup` checks the parameters (:func:`check_params`, built on :func:`mixup_repro.params.validate_params`),
 resolves the results folder, reads (or computes, with ``run_missing``) the chapter's tables with
@@ -490,26 +490,29 @@ class TableChapter:
             display(claims_table(self.claims()))
         display(_markdown(claims_markdown(self.claims(), self.scale)))
 
-    def paired(self):
-        """The paired verdicts of the main table (:func:`mixup_repro.claims.paired_claims`), as a frame."""
+    def paired(self, name: str | None = None):
+        """The paired verdicts of table ``name`` (default: the chapter's table) as a frame
+        (:func:`mixup_repro.claims.paired_claims`, Holm over that table's claims)."""
         from .claims import paired_claims
 
-        if "paired" not in self._cache:
-            self._cache["paired"] = paired_claims(self.name, self.scale, self.out, dataset=self.dataset,
-                                                  seeds=self.seeds)
-        return self._cache["paired"]
+        name = name or self.name
+        key = ("paired", name)
+        if key not in self._cache:
+            self._cache[key] = paired_claims(name, self.scale, self.out, dataset=table_dataset(name, self.dataset),
+                                             seeds=self.seeds)
+        return self._cache[key]
 
-    def paired_prose(self):
-        """The paired verdicts as prose (:func:`mixup_repro.claims.paired_claims_markdown`)."""
+    def paired_prose(self, name: str | None = None):
+        """The paired verdicts as a table and its rules (:func:`mixup_repro.claims.paired_claims_markdown`)."""
         from .claims import paired_claims_markdown
 
-        return _markdown(paired_claims_markdown(self.paired(), self.scale))
+        return _markdown(paired_claims_markdown(self.paired(name), self.scale))
 
-    def discussion(self):
+    def discussion(self, name: str | None = None):
         """What the paired verdicts mean (:func:`mixup_repro.claims.discussion`)."""
         from .claims import discussion
 
-        return _markdown(discussion(self.paired(), self.scale))
+        return _markdown(discussion(self.paired(name), self.scale))
 
     # -- figures (mixup_repro.plots) --------------------------------------------------------------------
     def plot_bars(self, metric: str = "median_last10_error", *, name: str | None = None, **kw):

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 from .frames import cell_text, has_results, is_missing, runnable
-from .se_claims import CLAIM_TABLES, assess_claims
 from .tables import TABLES
 
 __all__ = ["README_START", "README_END", "README_TABLES", "readme_summary", "update_readme", "FewerResultsError",
@@ -71,7 +70,7 @@ def readme_summary(results_dir="results", speed_dir=None) -> str:
 
     For the ``cpu`` scale (``results_dir/cpu``) and, when ``results_dir/paper`` holds results, the ``paper``
     scale: the scale's protocol, then for every table its key rows (mean ± std over seeds, seeds done /
-    expected, the published number with its source), and the verdicts of :func:`assess_claims`; last the speed
+    expected, the published number with its source), and the paired verdicts of every table (:func:`mixup_repro.claims.paired_claims`); last the speed
     measurements in ``speed_dir`` (default: ``benchmarks/results`` beside ``results_dir``, see
     :func:`mixup_repro.speed.speed_summary`). Deterministic: the same files always give the same text.
     """
@@ -93,13 +92,11 @@ def readme_summary(results_dir="results", speed_dir=None) -> str:
         image_ds = SCALE_DATASETS[scale]
         out.append(f"### {'CPU' if scale == 'cpu' else 'Paper'} scale (`{folder.as_posix()}`, {n_files} results files)")
         out.append(SCALE_NOTES[scale])
-        frames = {}
         for name, table in TABLES.items():
             if table.kind == "speech":  # its results live in results/speech (chapter 12), not results/<scale>
                 continue
             ds = None if table.kind == "tabular" else image_ds
             df = summarize(name, scale, folder, dataset=ds)
-            frames[name] = df
             lines, sources = _readme_table(df, name)
             head = f"#### {table.title}"
             note = table.notes.get(scale, "")
@@ -116,17 +113,13 @@ def readme_summary(results_dir="results", speed_dir=None) -> str:
                             + (". The published numbers are CIFAR test errors (%), for orientation only."
                                if ds != "cifar10" else "."))
             out.append("\n\n".join(text))
-            if name == "headline":
+            if table.claims:
                 verdicts = paired_claims(name, scale, folder, dataset=ds)
-                out.append(f"#### Paired verdicts ({name}, {scale} scale)\n\n" + paired_claims_markdown(verdicts, scale))
-        claims = assess_claims(**{n: frames[n] for n in CLAIM_TABLES})
-        lines = ["| claim | table | verdict | evidence |", "|---|---|---|---|"]
-        for _, c in claims.iterrows():
-            lines.append(f"| {_md_cell(c['claim'])} ({c['kind']}) | {c['table']} | **{c['verdict']}** | "
-                         f"{_md_cell(c['evidence'])} |")
-        out.append(f"#### All tables by the previous rule ({scale} scale)\n\nA difference counts only when it exceeds "
-                   f"{claims.attrs['z']:g} standard errors of the difference (spread over seeds); fewer than 2 "
-                   "seeds on a side is inconclusive.\n\n" + "\n".join(lines))
+                head = f"#### Paired verdicts ({name}, {scale} scale)\n\n"
+                if len(verdicts) and (verdicts["n"] > 0).any():
+                    out.append(head + paired_claims_markdown(verdicts, scale))
+                else:
+                    out.append(head + "Not tested yet: no claim of this table has a finished pair of runs.")
     if "paper" not in scales:
         out.append(f"### Paper scale\n\nPaper-scale runs need a GPU and are not done yet (`{(root / 'paper').as_posix()}` "
                    "holds no results). `python -m mixup_repro table all --scale paper --dataset cifar10 --out "
