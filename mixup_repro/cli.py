@@ -21,7 +21,7 @@ from pathlib import Path
 
 __all__ = ["SUBCOMMAND_MODULES", "main", "build_parser", "config_from_args", "add_config_arguments"]
 
-SUBCOMMAND_MODULES = ("experiments", "report", "book", "gan")
+SUBCOMMAND_MODULES = ("table_cli", "readme", "book", "gan")
 """The modules whose ``register_cli(subparsers)`` adds the subcommands besides ``train``, in this order."""
 
 HELP = {

@@ -118,8 +118,9 @@ def overconfidence(reliability) -> float | None:
         total = sum(n)
         if not total:
             return None
-        conf = sum(c * (x or 0.0) for c, x in zip(n, reliability["bin_confidence"]))
-        acc = sum(c * (x or 0.0) for c, x in zip(n, reliability["bin_accuracy"]))
+        bins = [(c, x, a) for c, x, a in zip(n, reliability["bin_confidence"], reliability["bin_accuracy"]) if c]
+        conf = sum(c * float(x) for c, x, _ in bins)
+        acc = sum(c * float(a) for c, _, a in bins)
         return 100.0 * (conf - acc) / total
     except (KeyError, TypeError):
         return None

@@ -64,3 +64,14 @@ def test_what_a_method_needs_is_refused_up_front():
         TrainConfig(dataset="two-moons", model="mlp", method="cutmix")
     with pytest.raises(ValueError, match="pairing must be 'random'"):
         TrainConfig(method="manifold", pairing="knn")
+
+
+def test_architecture_methods_table_is_generated_from_the_registry():
+    from pathlib import Path
+
+    from mixup_repro.methods import methods_table
+
+    text = (Path(__file__).resolve().parents[1] / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    block = text.split("<!-- methods:start -->\n", 1)[1].split("\n<!-- methods:end -->", 1)[0]
+    assert block.strip() == methods_table().strip(), "ARCHITECTURE.md's methods table is out of date: " \
+        "replace it with mixup_repro.methods.methods_table()"

@@ -350,7 +350,11 @@ def test_readme_summary_and_update(tmp_path):
     assert "### CPU scale (`" in text and "6 results files" in text
     assert "| ERM | PreAct ResNet-18 | 3/5 | 20.10 ± 0.10 | 20.10 ± 0.10 | 5.53 | [1] |" in text
     assert "[1] github.com/hongyi-zhang/mixup README" in text and "CPU scale: CIFAR-10 (JPEG copy)" in text
-    assert "| mixup (α = 1) has a lower test error than ERM (paper) | headline | **holds** |" in text
+    head = "#### Paired verdicts (headline, cpu scale)"
+    assert head in text and "previous rule" not in text
+    mixup_row = next(line for line in text.split(head)[1].splitlines() if line.startswith("| mixup (α = 1) has a lower"))
+    assert "**reproduced**" in mixup_row and "| 3 |" in mixup_row  # Δ = −5 on each of 3 paired seeds
+    assert "#### Paired verdicts (uci, cpu scale)\n\nNot tested yet" in text
     assert "Paper-scale runs need a GPU and are not done yet" in text
     # paper-scale results appear in their own section
     _write_table_runs(results / "paper", "headline", {"ERM": 5.6}, seeds=1, scale="paper", dataset="cifar10")
@@ -410,7 +414,7 @@ def test_chapter_templates_follow_the_book_conventions():
                    if c.cell_type == "code"), f"{stem} has outputs"
         # papermill must see every parameter (it skips lines with two '=' signs, e.g. 'ε=0.1' in a default)
         assert tuple(chapter_parameters(path)) == PARAMS, stem
-        assert "assess_claims(" in "".join(c.source for c in nb.cells), stem
+        assert "paired_prose(" in "".join(c.source for c in nb.cells), stem
     # the values proposed for the book's cpu and gpu profiles are valid
     for scale, folder, ds in (("cpu", "results/cpu", "cifar10"), ("paper", "results/paper", "cifar10")):
         # a results_dir that is not there yet is refused unless run_missing fills it (results/paper appears with
