@@ -239,16 +239,22 @@ def verdicts_by_scale(results_dirs: Mapping[str, Any], *, table: str = "headline
 
     from .claims import paired_claims
 
-    frame, regimes = None, {}
+    info, columns, regimes = {}, {}, {}
     for scale, folder in results_dirs.items():
         v = paired_claims(table, _scale_of(scale), resolve_results_dir(folder), dataset=dataset)
         regimes[scale] = v.attrs.get("regime", {}).get("text", "not recorded")
-        cells = [f"{r['verdict']} (Δ {r['Δ = A − B']}, CI {r['95 % CI']}, n={r['n']})" if r["95 % CI"] else
-                 r["verdict"] for _, r in v.iterrows()]
-        if frame is None:
-            frame = v[["claim", "source", "metric"]].copy()
-        frame[f"{scale} scale"] = cells
-    return (frame.set_index("claim") if frame is not None else pd.DataFrame()), regimes
+        for _, r in v.iterrows():  # a scale leaves out the claims of rows (or FGSM steps) it does not run
+            info.setdefault(r["claim"], {"source": r["source"], "metric": r["metric"]})
+        columns[f"{scale} scale"] = {
+            r["claim"]: f"{r['verdict']} (Δ {r['Δ = A − B']}, CI {r['95 % CI']}, n={r['n']})" if r["95 % CI"]
+            else r["verdict"] for _, r in v.iterrows()}
+    if not info:
+        return pd.DataFrame(), regimes
+    frame = pd.DataFrame.from_dict(info, orient="index")
+    for col, cells in columns.items():
+        frame[col] = [cells.get(c, "not run at this scale") for c in frame.index]
+    frame.index.name = "claim"
+    return frame, regimes
 
 
 def table_verdicts_by_scale(results_dirs: Mapping[str, Any], *, dataset: str | None = "cifar10"):

@@ -298,6 +298,9 @@ def test_conclusions_judge_every_claim_at_every_scale(tmp_path):
     assert cell.startswith("reproduced (Δ -4.10, CI [") and cell.endswith("n=3)")
     assert frame.loc["label smoothing (ε = 0.1) has a lower test error than ERM", "cpu scale"] == "not tested"
     assert set(frame["paper scale"]) == {"not tested"}
+    # the smoke scale evaluates one FGSM step only: the claims of the others show as not run there
+    smoke, _ = views.verdicts_by_scale({"cpu": tmp_path, "smoke": None})
+    assert len(smoke) == len(frame) and "not run at this scale" in set(smoke["smoke scale"])
     assert "regime reached" in regimes["cpu"] and regimes["paper"] == "not recorded"
     old = views.table_verdicts_by_scale({"cpu": tmp_path, "paper": None})
     assert old.loc["mixup (α = 1) has a lower test error than ERM", "cpu scale"] == "holds"
