@@ -38,7 +38,7 @@ def metric_digits(metric: str) -> int:
 
 def display_factor(metric: str) -> float:
     """Display factor of ``metric``: the ECE is stored as a fraction and shown in percent."""
-    from .experiments import DISPLAY_SCALE
+    from .summary import DISPLAY_SCALE
 
     return DISPLAY_SCALE.get(metric, 1.0)
 

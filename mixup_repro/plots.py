@@ -64,8 +64,6 @@ __all__ = [
 DEFAULT_ALPHAS = (0.1, 0.2, 0.4, 1.0, 2.0, 8.0)
 """The Beta(α, α) concentrations shown in the book (those of the paper's experiments and beyond)."""
 
-_DISPLAY_SCALE = {"final_ece": 100.0, "test_ece": 100.0}
-"""Stored as a fraction, drawn in percent (as :data:`mixup_repro.experiments.DISPLAY_SCALE`)."""
 
 _METHOD_LABELS = {"erm": "ERM", "mixup": "mixup", "label_smoothing": "label smoothing",
                   "mixup_ls": "mixup + label smoothing"}
@@ -320,7 +318,7 @@ def plot_learning_curves(curves: Mapping[str, Mapping], metric: str = "test_erro
     check_mapping("curves", curves, "curves dict")
     labels = {"test_error": "test error (%)", "test_loss": "test NLL", "test_ece": "test ECE (%)",
               "train_loss": "training loss"}
-    scale = _DISPLAY_SCALE.get(metric, 1.0)
+    scale = display_factor(metric)
     _style()
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, c in curves.items():
@@ -355,7 +353,7 @@ def plot_method_comparison(table, metrics: Sequence[str] = ("final_error", "fina
              "median_last10_error": "median error, last 10 epochs (%)", "best_error": "best test error (%)"}
     _style()
     df = table.assign(**{method_col: table[method_col].map(lambda m: _label(str(m)))},
-                      **{m: table[m] * _DISPLAY_SCALE[m] for m in metrics if m in _DISPLAY_SCALE})
+                      **{m: table[m] * display_factor(m) for m in metrics if display_factor(m) != 1.0})
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.8), squeeze=False)
     for ax, m in zip(axes[0], metrics):
         sns.barplot(data=df, x=method_col, y=m, hue=hue, ax=ax, errorbar="sd")
