@@ -67,6 +67,7 @@ from .sweep import (
                    SweepInterrupted,
                    child_env,
                    config_argv,
+                   followup_configs,
                    print_commands,
                    run_table,
                    run_tables,
@@ -101,7 +102,7 @@ __all__ = [
     "FGSM_EPS", "SCALES", "SCALE_DATASETS", "SCALE_NOTES", "TIME_MODEL", "PAPER_SOURCES", "PaperNumber", "Row", "Table",
     "TABLES", "SweepInterrupted", "SweepFailed", "table_configs", "missing_configs", "estimate_seconds",
     "train_command", "config_argv", "run_table", "run_tables", "summarize", "format_table", "write_summary",
-    "dry_run", "print_commands", "register_cli", "DISPLAY_SCALE", "display_value", "ROW_PRESETS", "select_rows",
+    "dry_run", "print_commands", "followup_configs", "register_cli", "DISPLAY_SCALE", "display_value", "ROW_PRESETS", "select_rows",
     "row_runs", "table_dataset", "UCI_DATASETS", "UCI_SMOKE_DATASET", "TRAINING_LENGTHS",
     # re-exported from the modules above as well
     "ALL_TABLES", "ERM", "BASE_METRICS", "METRIC_NAMES", "PAPER_NUMBERS", "PairedClaim", "SPEECH_CPU_EPOCHS", "EPS_CANDIDATES",

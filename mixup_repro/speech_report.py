@@ -8,6 +8,11 @@ error** over its seeds is selected (ties: the smaller α, then ε), only once ev
 all its seeds (candidates are the rows run at the scale: the smoke scale runs one per method); the selected
 candidate's **test** numbers are reported. Nothing is chosen on the test speakers.
 
+Where a scale gives the candidates fewer seeds than the table (:data:`~mixup_repro.tables.SPEECH_SELECTION_SEEDS`:
+2 of 5 at the CPU scale), the choice is made on those seeds only, and the chosen row is then run with the table's
+seeds (:func:`speech_confirm_configs`; ``table speech`` runs them once the selection is complete): its test numbers
+and the claims use all of them, so a chosen row's later seeds played no part in choosing it.
+
 The claims (:data:`SPEECH_CLAIMS`) compare the selected rows seed by seed (same seed = same initialisation and
 data order; the speakers of each part are fixed). "The gain is larger for VGG-11 than for LeNet" is a paired
 difference of differences: per seed, ``(ERM − mixup)`` of VGG-11 minus ``(ERM − mixup)`` of LeNet.
@@ -23,7 +28,8 @@ from ._checks import check_choice
 from .stats import VERDICT_RULES, holm, judge, paired_difference, regime_check
 from .tables import SPEECH_ALPHAS, SPEECH_EPS, SPEECH_MODELS, TABLES, speech_row_label
 
-__all__ = ["SPEECH_CLAIMS", "SpeechClaim", "find_data", "plot_spectrograms", "speech_runs", "speech_selection", "speech_best_eps", "speech_claims",
+__all__ = ["SPEECH_CLAIMS", "SpeechClaim", "find_data", "plot_spectrograms", "speech_runs", "speech_confirm_configs",
+           "speech_selection", "speech_best_eps", "speech_claims",
            "speech_claims_markdown", "speech_discussion", "speech_regime"]
 
 TABLE = "speech"
@@ -114,9 +120,43 @@ def _choose(runs, expected, model: str, method: str) -> _Choice:
     return _Choice(model, method, a, e, _key(method, model, a, e), "selected", val)
 
 
+def _confirm_seeds(scale: str, seeds) -> list[int] | None:
+    """The seeds of a chosen row: ``seeds`` when given, else the table's number at ``scale``."""
+    return list(seeds) if seeds is not None else list(range(TABLES[TABLE].seeds[scale]))
+
+
 def _choices(scale, out, seeds):
+    """(row key -> finished runs, (model, method) -> choice); a chosen row's runs are those of all its
+    confirmation seeds (:func:`_confirm_seeds`), the candidates' those of their declared seeds."""
+    from .plan import row_runs
+
     runs, expected = speech_runs(scale, out, seeds=seeds), _expected(scale, seeds)
-    return runs, {(m, meth): _choose(runs, expected, m, meth) for m in MODEL_NAMES for meth in METHODS}
+    choices = {(m, meth): _choose(runs, expected, m, meth) for m in MODEL_NAMES for meth in METHODS}
+    chosen = [c.key for c in choices.values() if c.key]
+    runs.update(row_runs(TABLE, scale, out, seeds=_confirm_seeds(scale, seeds), rows=chosen) if chosen else {})
+    return runs, choices
+
+
+def speech_confirm_configs(scale: str, out, *, seeds=None, pending: bool = False) -> list:
+    """The configs (TrainConfig) of the chosen rows' seeds whose results are missing in ``out``: empty while every
+    selection is pending, or when the candidates already have the table's seeds. ``table speech`` runs them after
+    the candidates. ``pending=True`` returns instead, for ``--dry-run``'s estimate, stand-ins for the runs the
+    pending selections will add (the first candidate of each pending model and method, at the extra seeds)."""
+    from .plan import missing_configs, table_configs
+
+    _, choices = _choices(scale, out, seeds)
+    confirm = _confirm_seeds(scale, seeds)
+    if pending:
+        keys = [_key(c.method, c.model, *next(iter(_candidates(c.method))))
+                for c in choices.values() if c.key is None]
+        cands = {k for k, _ in table_configs(TABLE, scale, seeds=seeds)}
+        keys = [k for k in keys if k in cands]
+        if not keys:
+            return []
+        have = {(k, cfg.seed) for k, cfg in table_configs(TABLE, scale, seeds=seeds, rows=keys)}
+        return [cfg for k, cfg in table_configs(TABLE, scale, seeds=confirm, rows=keys) if (k, cfg.seed) not in have]
+    chosen = [c.key for c in choices.values() if c.key and c.method != "ERM"]  # ERM's seeds are declared
+    return missing_configs(TABLE, scale, out, seeds=confirm, rows=chosen) if chosen else []
 
 
 def _fmt(m, h, digits=2):

@@ -39,7 +39,7 @@ from .train import COMPILE_MODES, TrainConfig, result_path, run_id
 
 __all__ = ["Job", "SweepInterrupted", "SweepFailed", "config_argv", "train_command", "visible_gpus", "child_env",
            "job_outcome", "RETRY_EXIT_CODES", "table_specs", "check_run_args", "run_specs", "run_table",
-           "run_tables", "print_commands"]
+           "run_tables", "print_commands", "followup_configs"]
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
@@ -401,6 +401,18 @@ def _check_workers(workers) -> int:
     return workers
 
 
+def followup_configs(specs, scale: str, out, seeds=None) -> list[TrainConfig]:
+    """Missing runs that the finished results call for: for the speech table run whole (no ``--rows``), the chosen
+    rows' remaining seeds (:func:`~mixup_repro.speech_report.speech_confirm_configs`)."""
+    cfgs = []
+    for n, _, rows in specs:
+        if get_table(n).kind == "speech" and rows is None:
+            from .speech_report import speech_confirm_configs
+
+            cfgs += speech_confirm_configs(scale, out, seeds=seeds)
+    return unique_configs(cfgs)
+
+
 def check_run_args(specs, scale, seeds, workers) -> None:
     """Check the scale, the workers and every table's plan before anything runs or is written."""
     check_scale(scale)
@@ -417,6 +429,11 @@ def run_specs(specs, scale, *, out, seeds, workers, quiet, compile: str = "none"
     if compile != "none":  # how the runs execute, not what they compute: run ids are unchanged
         cfgs = [dataclasses.replace(c, compile=compile) for c in cfgs]
     failures = _run_configs(cfgs, out, workers=workers, quiet=quiet)
+    extra = followup_configs(specs, scale, out, seeds)  # they depend on the runs just finished
+    if extra:
+        if compile != "none":
+            extra = [dataclasses.replace(c, compile=compile) for c in extra]
+        failures += _run_configs(extra, out, workers=workers, quiet=quiet)
     summaries = {}
     for n, ds, r in specs:
         df = summarize(n, scale, out, dataset=ds, seeds=seeds, rows=r)

@@ -170,6 +170,20 @@ def dry_run(specs, scale: str, out, *, seeds=None, workers: int = 1) -> str:
                 lines.append(f"      {s:8s} {run_id(c)}  seed {c.seed}"
                              + (f"  ~{format_duration(sweep_estimate(c, scale, workers))}" if s != "done" else ""))
                 t_cfgs[run_id(c)] = (c, s)
+        if table.kind == "speech" and rows is None:  # the chosen rows' extra seeds (see speech_report)
+            from .speech_report import speech_confirm_configs
+
+            known = speech_confirm_configs(scale, out, seeds=seeds)
+            later = speech_confirm_configs(scale, out, seeds=seeds, pending=True)
+            for c in known:
+                t_cfgs[run_id(c)] = (c, "missing")
+            est = sum(sweep_estimate(c, scale, workers) for c in later)
+            if known or later:
+                lines.append(f"  chosen rows' remaining seeds: {len(known)} missing"
+                             + (f"; {len(later)} more once the pending selections are made (~{format_duration(est)}"
+                                " of runs, counted below)" if later else ""))
+            for c in later:
+                t_cfgs[f"pending {run_id(c)}"] = (c, "missing")
         all_cfgs.update(t_cfgs)
         miss = [c for c, s in t_cfgs.values() if s != "done"]
         total = schedule([sweep_estimate(c, scale, workers) for c in miss], workers)

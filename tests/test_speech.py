@@ -3,6 +3,7 @@ the validation selection and the paired claims."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -175,7 +176,9 @@ def test_cnns_refuse_sequence_data_and_mlp_is_suggested(tmp_path):
 # ----------------------------------------------------------------------------------------------------------
 def test_speech_table_declaration():
     cfgs = ex.table_configs("speech", "cpu")
-    assert len(cfgs) == 3 * 16 * 5 == 240
+    assert len(cfgs) == 3 * (5 + 15 * 2) == 105  # ERM 5 seeds, each of the 15 α / ε candidates 2 (selection)
+    assert {c.seed for k, c in cfgs if k.startswith("ERM")} == {0, 1, 2, 3, 4}
+    assert {c.seed for k, c in cfgs if not k.startswith("ERM")} == {0, 1}
     assert all(c.eval_split == "test+validation" and c.dataset == "speech-commands" for _, c in cfgs)
     assert all(c.epochs == ex.SPEECH_CPU_EPOCHS and c.optimizer == "adam" and c.batch_size == 100 for _, c in cfgs)
     assert {c.model for _, c in cfgs} == {"lenet", "vgg11", "gru"}
@@ -184,7 +187,8 @@ def test_speech_table_declaration():
     with pytest.raises(ValueError, match="--dataset does not apply to table 'speech'"):
         ex.table_configs("speech", "cpu", dataset="cifar10")
     est = ex.dry_run([("speech", None, None)], "cpu", Path("/nonexistent"), workers=2)
-    assert "speech: 240 distinct runs" in est and "estimated" in est
+    assert "speech: 132 distinct runs" in est and "estimated" in est  # 105 + 27 for the 9 choices' seeds 2-4
+    assert "27 more once the pending selections are made" in est
 
 
 def _fake(cfg, out, test_err, val_err, train_err=0.5, ece=0.05):
@@ -204,22 +208,26 @@ def _fill(out, seeds=(0, 1, 2, 3, 4), erm_train_err=0.5):
     """Fake cpu-scale results: mixup α=0.2 best on validation (but α=1 best on test: must not be chosen),
     VGG-11 gains 4 pp from mixup, LeNet 1 pp, GRU nothing; ε=0.05 best for LS, ε=0.2 for mixup + LS."""
     rng = np.random.default_rng(0)
+    for key, cfg in ex.table_configs("speech", "cpu", seeds=None if seeds is None else list(seeds)):
+        _fake_row(key, cfg, out, rng, erm_train_err)
+
+
+def _fake_row(key, cfg, out, rng, erm_train_err=0.5):
     base = {"LeNet": 30.0, "VGG-11": 20.0, "GRU": 40.0}
     gain = {"LeNet": 1.0, "VGG-11": 4.0, "GRU": 0.0}
-    for key, cfg in ex.table_configs("speech", "cpu", seeds=list(seeds)):
-        model = key.split("[model=")[1].rstrip("]")
-        noise = float(rng.normal(0, 0.1))
-        test, val = base[model] + noise, base[model] + noise
-        if cfg.method in ("mixup", "mixup_ls"):
-            test -= gain[model] - (0.0 if cfg.alpha == 0.2 else 0.5)
-            val -= gain[model] - (0.0 if cfg.alpha == 0.2 else 0.5)
-            if cfg.alpha == 1.0:
-                test -= 3.0  # best on test, never chosen: the test speakers are not looked at
-        if cfg.method == "label_smoothing":
-            val -= {0.05: 0.3, 0.1: 0.2, 0.2: 0.1}[cfg.label_smoothing]
-        if cfg.method == "mixup_ls":
-            val -= {0.05: 0.1, 0.1: 0.2, 0.2: 0.3}[cfg.label_smoothing]
-        _fake(cfg, out, test, val, train_err=erm_train_err if cfg.method == "erm" else 5.0)
+    model = key.split("[model=")[1].rstrip("]")
+    noise = float(rng.normal(0, 0.1))
+    test, val = base[model] + noise, base[model] + noise
+    if cfg.method in ("mixup", "mixup_ls"):
+        test -= gain[model] - (0.0 if cfg.alpha == 0.2 else 0.5)
+        val -= gain[model] - (0.0 if cfg.alpha == 0.2 else 0.5)
+        if cfg.alpha == 1.0:
+            test -= 3.0  # best on test, never chosen: the test speakers are not looked at
+    if cfg.method == "label_smoothing":
+        val -= {0.05: 0.3, 0.1: 0.2, 0.2: 0.1}[cfg.label_smoothing]
+    if cfg.method == "mixup_ls":
+        val -= {0.05: 0.1, 0.1: 0.2, 0.2: 0.3}[cfg.label_smoothing]
+    _fake(cfg, out, test, val, train_err=erm_train_err if cfg.method == "erm" else 5.0)
 
 
 def test_selection_on_validation_and_claims(tmp_path):
@@ -249,6 +257,34 @@ def test_selection_on_validation_and_claims(tmp_path):
     assert "**reproduced**" in md and "Holm p" in md
     text = sr.speech_discussion(sr.speech_claims("cpu", out), sel, "cpu")
     assert "ERM fitted its training clips for LeNet, VGG-11, GRU" in text and "*Reproduced*" in text
+
+
+def test_two_stage_seeds_choose_on_two_then_confirm_on_five(tmp_path):
+    """CPU scale: candidates run 2 seeds, α / ε are chosen on those, then the chosen rows get seeds 2-4 (the
+    sweep's follow-up), and the extra seeds do not change the choice."""
+    out = tmp_path / "res"
+    rng = np.random.default_rng(1)
+    _fill(out, seeds=None)  # stage 1: ERM 5 seeds, candidates 2
+    sel = sr.speech_selection("cpu", out)
+    assert sel.loc[("VGG-11", "mixup"), "choice"] == "α=0.2" and sel.loc[("VGG-11", "mixup"), "seeds"] == 2
+    assert sel.loc[("VGG-11", "ERM"), "seeds"] == 5
+    todo = sr.speech_confirm_configs("cpu", out)
+    assert len(todo) == 27 and {c.seed for c in todo} == {2, 3, 4}
+    assert {(c.model, c.method, c.alpha) for c in todo if c.method == "mixup"} == {
+        ("lenet", "mixup", 0.2), ("vgg11", "mixup", 0.2), ("gru", "mixup", 0.2)}
+    assert todo == ex.followup_configs([("speech", None, None)], "cpu", out)
+    assert ex.followup_configs([("speech", None, ["ERM"])], "cpu", out) == []  # --rows: no follow-up
+    assert "chosen rows' remaining seeds: 27 missing" in ex.dry_run([("speech", None, None)], "cpu", out)
+    for cfg in todo:  # stage 2; the chosen rows' new seeds look bad on validation: the choice must not move
+        _fake_row("x [model=" + {"lenet": "LeNet", "vgg11": "VGG-11", "gru": "GRU"}[cfg.model] + "]", cfg, out, rng)
+        rec = json.loads(result_path(cfg, out).read_text())
+        rec["summary"]["val_final_error"] += 50.0
+        atomic_write_json(result_path(cfg, out), rec)
+    assert sr.speech_confirm_configs("cpu", out) == []
+    sel2 = sr.speech_selection("cpu", out)
+    assert (sel2["choice"] == sel["choice"]).all() and (sel2["seeds"] == 5).all()
+    claims = sr.speech_claims("cpu", out).set_index("claim")
+    assert (claims["n"] == 5).all()
 
 
 def test_claims_not_applicable_when_erm_does_not_fit(tmp_path):
