@@ -209,8 +209,16 @@ def paired_claims_markdown(frame, scale: str) -> str:
         f"mean over paired seeds (same seed ="
         f" same training subset, initialisation and data order; the same test images) of A − B, in percentage "
         f"points (pp) for errors and ECE. 95 % CI: Student's t over the paired differences; p: two-sided paired "
-        f"t-test; Holm p: adjusted over the {len(frame)} claims of this table. Regime ({scale} scale): {regime}."
+        f"t-test; Holm p: adjusted over {_holm_scope(frame)}. Regime ({scale} scale): {regime}."
         f"\n\nVerdict words: {rules}.")
+
+
+def _holm_scope(frame) -> str:
+    """What Holm's correction ran over: the claims with at least 2 paired seeds (the others have no p-value)."""
+    tested = int((frame["n"] >= 2).sum())
+    if tested == len(frame):
+        return f"the {len(frame)} claims of this table"
+    return f"the {tested} claims of this table tested so far (of {len(frame)}; the others have fewer than 2 paired seeds)"
 
 
 def discussion(frame, scale: str) -> str:
@@ -256,7 +264,7 @@ def discussion(frame, scale: str) -> str:
         from scipy import stats as st
 
         parts.append(f"With as few as {n_min} paired seeds the 95 % interval uses Student's t = "
-                     f"{st.t.ppf(0.975, n_min - 1):.1f}, and Holm's correction is over {len(frame)} claims: only large "
+                     f"{st.t.ppf(0.975, n_min - 1):.1f}, and Holm's correction is over {_holm_scope(frame)}: only large "
                      f"and consistent differences can be detected yet; more seeds narrow the intervals.")
     pending = frame[frame["n"] < 2]
     if len(pending):

@@ -18,19 +18,20 @@ __all__ = ["TIME_MODEL", "DATA_SIZES", "estimate_seconds", "schedule", "sweep_es
 
 TIME_MODEL: dict[str, dict] = {
     "cpu": {
-        "source": "measured: the 17 CIFAR-10 runs of the cpu scale in results/cpu (PreAct ResNet-18 width 8, "
-                  "30 epochs, 10,000 training and 2,000 test images, 3 FGSM ε), one thread per run, two runs at "
-                  "once (--workers 2) on the 2-core development machine while other work loaded it: wall time "
-                  "median 795 s, range 575-1403 s; the width-8 costs are fitted to that median, the other widths "
-                  "scaled by the same factor from an earlier Fashion-MNIST measurement (on an idle machine "
-                  "expect less)",
+        "source": "measured on the 2-core development machine, one thread per run, two runs at once (--workers "
+                  "2): the 19 label-noise runs of results/cpu (PreAct ResNet-18 width 8, 2,000 training and 2,000 "
+                  "test images, 40 epochs, training errors every epoch; 2026-12-02, lightly loaded) took median "
+                  "193 s (181-200 s), and the width-8 costs are fitted to them; the 25 headline runs (10,000 "
+                  "training images, 30 epochs, 3 FGSM ε) took median 773 s (575-1403 s) while other work loaded "
+                  "the cores, about 1.8x the model's estimate. Other widths are scaled by the same factor from an "
+                  "earlier Fashion-MNIST measurement",
         "threads": 1,
         "startup_s": 3.5,          # python -m mixup_repro train: interpreter, torch (+ torchvision) imports
         "load_s": {"image": 9.0, "tabular": 0.7},   # CIFAR-10 JPEG copy from its decode cache; scikit-learn sets
         # PreAct ResNet-18 on 32x32x3 images: seconds per 1,000 images, by width (train = fwd + bwd + step;
         # includes the batch mixing)
-        "train_s_per_1k": {4: 1.7, 8: 2.34, 16: 4.05, 32: 10.65, 64: 36.2},
-        "eval_s_per_1k": {4: 0.75, 8: 1.06, 16: 2.56, 32: 6.4, 64: 19.2},
+        "train_s_per_1k": {4: 0.883, 8: 1.22, 16: 2.1, 32: 5.53, 64: 18.8},
+        "eval_s_per_1k": {4: 0.39, 8: 0.551, 16: 1.33, 32: 3.33, 64: 9.98},
         "fgsm_train_fraction": 0.5,  # one FGSM pass ~ eval + this fraction of a training pass
         "model_factor": {"preact_resnet18": 1.0, "wrn28_10": 9.0, "densenet_bc_190": 17.0},
         "mlp_step_s": 0.0015,      # one Adam step of the 2 x 128 MLP, batch 16
