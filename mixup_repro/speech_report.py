@@ -120,7 +120,7 @@ def _choose(runs, expected, model: str, method: str) -> _Choice:
     return _Choice(model, method, a, e, _key(method, model, a, e), "selected", val)
 
 
-def _confirm_seeds(scale: str, seeds) -> list[int] | None:
+def _confirm_seeds(scale: str, seeds) -> list[int]:
     """The seeds of a chosen row: ``seeds`` when given, else the table's number at ``scale``."""
     return list(seeds) if seeds is not None else list(range(TABLES[TABLE].seeds[scale]))
 

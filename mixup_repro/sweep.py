@@ -426,14 +426,13 @@ def run_specs(specs, scale, *, out, seeds, workers, quiet, compile: str = "none"
     cfgs = []
     for n, ds, r in specs:
         cfgs += [c for _, c in table_configs(n, scale, ds, seeds, r)]
-    if compile != "none":  # how the runs execute, not what they compute: run ids are unchanged
-        cfgs = [dataclasses.replace(c, compile=compile) for c in cfgs]
-    failures = _run_configs(cfgs, out, workers=workers, quiet=quiet)
+    def compiled(cs):  # how the runs execute, not what they compute: run ids are unchanged
+        return cs if compile == "none" else [dataclasses.replace(c, compile=compile) for c in cs]
+
+    failures = _run_configs(compiled(cfgs), out, workers=workers, quiet=quiet)
     extra = followup_configs(specs, scale, out, seeds)  # they depend on the runs just finished
     if extra:
-        if compile != "none":
-            extra = [dataclasses.replace(c, compile=compile) for c in extra]
-        failures += _run_configs(extra, out, workers=workers, quiet=quiet)
+        failures += _run_configs(compiled(extra), out, workers=workers, quiet=quiet)
     summaries = {}
     for n, ds, r in specs:
         df = summarize(n, scale, out, dataset=ds, seeds=seeds, rows=r)

@@ -184,11 +184,11 @@ NOISE_LEVELS = (0.2, 0.5, 0.8)
 """The label-noise table's fractions of corrupted training labels."""
 
 NOISE_CPU = {"subset": 200, "epochs": 40, "fgsm_eps": ()}
-NOISE_CLAIM_SEEDS = {"cpu": 5}
-"""Seeds of the label-noise rows its claims compare (ERM and mixup α=8) at the CPU scale; the other rows run 3."""
 """The label-noise table's CPU-scale overrides: 200 training images per class (2,000) for 40 epochs (lr divided by
 10 after epochs 20 and 30), so that ERM can memorise the corrupted labels within a few minutes per run (the issue's
 Fashion-MNIST pilot memorised 50 % corrupted labels by epoch 21 at 100 per class); no FGSM evaluation."""
+NOISE_CLAIM_SEEDS = {"cpu": 5}
+"""Seeds of the label-noise rows its claims compare (ERM and mixup α=8) at the CPU scale; the other rows run 3."""
 
 
 def _label_noise() -> Table:
