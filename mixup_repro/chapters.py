@@ -16,8 +16,8 @@ resolves the results folder, reads (or computes, with ``run_missing``) the chapt
 :func:`table_view` and sets the figure and table display style; the :class:`TableChapter` it returns holds the
 summary frames and draws every view of them. The views are also plain functions for other callers:
 :func:`table_frame`, :func:`table_notes`, :func:`scale_comparison`, :func:`scale_claims`,
-:func:`memorization_text`; the figures themselves live in :mod:`mixup_repro.plots`, the two-standard-error
-claims in :mod:`mixup_repro.se_claims` and the paired ones in :mod:`mixup_repro.claims`.
+:func:`memorization_text`; the figures themselves live in :mod:`mixup_repro.plots` and the paired claims in
+:mod:`mixup_repro.claims`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from ._checks import check_bool, check_choice, check_int
 from .experiments import select_rows, table_dataset
 from .frames import cell_text, has_results, is_missing, metric_text, runnable
 from .params import check_path, check_rows, check_seeds, optional, resolve_results_dir, validate_params
-from .se_claims import assess_claims, claims_markdown
 
-__all__ = ["check_params", "setup", "TableChapter", "table_view", "status_text", "table_frame", "table_notes",
+__all__ = ["check_params", "setup", "TableChapter", "table_view", "status_text", "table_frame", "page_frame",
+           "table_notes",
            "scale_comparison", "scale_claims", "memorization_text", "display_style"]
 
 
@@ -62,6 +62,7 @@ _PARAM_CHECKS = {
     "rows": check_rows,
     "results_dir": optional(check_path),
     "paper_results_dir": optional(check_path),
+    "speech_results_dir": optional(check_path),
     "run_missing": check_bool,
     "max_live_runs": optional(lambda n, v: check_int(n, v, low=0)),
     "data_dir": optional(check_path),
@@ -75,7 +76,8 @@ def check_params(**params) -> dict:
     UCI set of :data:`~mixup_repro.experiments.UCI_DATASETS` for the UCI chapter, or None for the table's
     default / all), ``seeds`` (None or a list of distinct integers >= 0), ``rows`` (None, or row labels, keys
     or key values, or a name of :data:`ROW_PRESETS` such as ``"core"``), ``results_dir`` and
-    ``paper_results_dir`` (a path, or None), ``run_missing`` (true or false), ``max_live_runs`` (None or an
+    ``paper_results_dir`` (a path, or None), ``speech_results_dir`` (the conclusions' speech results, a path or
+    None), ``run_missing`` (true or false), ``max_live_runs`` (None or an
     integer >= 0), ``data_dir`` (None for the default data folder, or a path). Raises ``ValueError`` naming the parameter; also when ``results_dir`` names a folder that does
     not exist while ``run_missing`` is false (nothing would fill the tables: a typo, or runs not computed yet).
     """
@@ -213,6 +215,70 @@ def table_frame(df, metrics: Sequence[str] | None = None):
     return out
 
 
+def _row_name(r, keys) -> str:
+    """A row's label with its key values, e.g. ``ERM (model PreAct ResNet-18)``."""
+    vals = [f"{k} {cell_text(r.get(k))}" for k in keys if cell_text(r.get(k))]
+    return f"{r['row']} ({', '.join(vals)})" if vals else str(r["row"])
+
+
+def page_frame(df, metrics: Sequence[str] | None = None):
+    """The in-page version of :func:`table_frame`: ``(frame, markdown)``.
+
+    The frame keeps the rows with at least one finished run (row label as a column, no index), and replaces the
+    long paper-source texts by numbered notes ``[1]``, ``[2]``; the markdown lists those notes, the rows the scale
+    does not run (with the reason) and the rows with no finished run yet, in sentences instead of rows of dashes.
+    """
+    import pandas as pd
+
+    frame = table_frame(df, metrics).reset_index()
+    keys = [k for k in df.attrs.get("key_columns", []) if k in df.columns]
+    status = list(df["status"])
+    done = list(df.get("n_done", [1] * len(df)))
+    not_run = {}
+    pending = []
+    keep = []
+    key_of = [", ".join(f"{k} {cell_text(r.get(k))}" for k in keys if cell_text(r.get(k))) for _, r in df.iterrows()]
+    for i, (_, r) in enumerate(df.iterrows()):
+        if status[i] == "not run":
+            not_run.setdefault(cell_text(r.get("note")) or "not run at this scale", []).append(i)
+        elif status[i] in ("pending", "not selected") or int(done[i] or 0) == 0:
+            pending.append(f"{_row_name(r, keys)} ({status[i]})")
+        else:
+            keep.append(i)
+    frame = frame.iloc[keep].reset_index(drop=True)
+    notes = []
+    if "paper source" in frame.columns:
+        refs: dict[str, str] = {}
+        cells = []
+        for src in frame["paper source"]:
+            marks = []
+            for one in [t.strip() for t in str(src).split(";") if t.strip()]:
+                refs.setdefault(one, f"[{len(refs) + 1}]")
+                marks.append(refs[one])
+            cells.append(" ".join(marks))
+        frame["paper source"] = cells
+        frame = frame.rename(columns={"paper source": "source"})
+        if refs:
+            notes.append("Sources of the published numbers: " + "; ".join(f"{m} {s}" for s, m in refs.items()) + ".")
+        else:
+            frame = frame.drop(columns="source")
+    for reason, idx in not_run.items():
+        names, seen = [], set()
+        for i in idx:  # a key value (e.g. a model) none of whose rows runs is named once
+            group = [j for j, k in enumerate(key_of) if k == key_of[i]]
+            if key_of[i] and set(group) <= set(idx):
+                if key_of[i] not in seen:
+                    seen.add(key_of[i])
+                    names.append(f"all {len(group)} rows of {key_of[i]}")
+            else:
+                names.append(_row_name(df.iloc[i], keys))
+        notes.append(f"Not run at this scale ({reason}): " + "; ".join(names) + ".")
+    if pending:
+        notes.append("No finished run yet (finished / expected): " + "; ".join(pending) + ".")
+    frame = pd.DataFrame(frame)
+    return frame, "\n\n".join(notes)
+
+
 def table_notes(df, *, include_scale: bool = True) -> str:
     """The notes under a summary table (scale protocol, table notes, not-run reasons, selected ε, ...), as
     markdown; ``include_scale=False`` leaves out the scale's protocol (:data:`~mixup_repro.experiments.SCALE_NOTES`)
@@ -305,21 +371,24 @@ def scale_comparison(name: str, scale: str, df, paper_results_dir, *, metric: st
 
 
 def scale_claims(name: str, scale: str, df, paper_results_dir, *, paper_dataset: str | None = None) -> str:
-    """The table's claims re-judged on its paper-scale runs (same rules as :func:`assess_claims`), as prose.
+    """The table's claims judged on its paper-scale runs by the same paired rule as this page's
+    (:func:`mixup_repro.claims.paired_claims`), as markdown.
 
     Same paper-scale runs as :func:`scale_comparison`; when there are none, a sentence that says so (nothing
     when the chapter is itself at paper scale).
     """
+    from .claims import paired_claims, paired_claims_markdown
     from .experiments import TABLES
 
     pdf, _, paper_dataset = _paper_frame(name, scale, df, paper_results_dir, paper_dataset)
     if pdf is None:
         return "" if scale == "paper" else "No verdicts at the paper's scale yet: there are no paper-scale runs of " \
             f"this table ({paper_dataset if TABLES[name].kind == 'image' else 'tabular data'})."
-    claims = assess_claims(**{name: pdf})
-    where = f" ({paper_dataset})" if TABLES[name].kind == "image" else ""
+    image = TABLES[name].kind == "image"
+    frame = paired_claims(name, "paper", paper_results_dir, dataset=paper_dataset if image else None)
+    where = f" ({paper_dataset})" if image else ""
     return (f"**At the paper's scale{where}**, from the paper-scale runs in `{paper_results_dir}`:\n\n"
-            + claims_markdown(claims, "paper"))
+            + paired_claims_markdown(frame, "paper"))
 
 
 _NUM_CLASSES = {"fashion-mnist": 10, "cifar10": 10, "cifar100": 100}
@@ -425,30 +494,35 @@ class TableChapter:
         return self._cache[("runs", name)]
 
     # -- text views -------------------------------------------------------------------------------------
-    def scale_note(self) -> None:
-        """Print the protocol of the page's scale and, when it is not the paper's, the paper's (the tabular
-        table: its own notes, for all scales and this one)."""
+    def scale_note(self):
+        """The protocol of the page's scale and, when it is not the paper's, the paper's, as Markdown paragraphs
+        (the tabular table: its own notes, for all scales and this one)."""
         from .experiments import SCALE_NOTES, TABLES
 
         if TABLES[self.name].kind == "tabular":
-            print(TABLES[self.name].notes["all"])
-            print()
-            print(f"This page ({self.scale} scale):", TABLES[self.name].notes.get(self.scale, ""))
-            return
-        print(SCALE_NOTES[self.scale])
+            return _markdown(f"{TABLES[self.name].notes['all']}\n\n**This page ({self.scale} scale):** "
+                             f"{TABLES[self.name].notes.get(self.scale, '')}")
+        text = f"**This page ({self.scale} scale).** {SCALE_NOTES[self.scale]}"
         if self.scale != "paper":
-            print("\nFor comparison, the " + SCALE_NOTES["paper"][0].lower() + SCALE_NOTES["paper"][1:])
+            text += f"\n\n**For comparison, the paper's scale.** {SCALE_NOTES['paper']}"
+        return _markdown(text)
 
-    def table(self, name: str | None = None) -> None:
+    def table(self, name: str | None = None, *, max_rows: int = 15) -> None:
         """Show a table of the chapter (the main one by default): what :func:`table_view` did (:func:`status_text`),
-        the display frame (:func:`table_frame`) and the notes under it (:func:`table_notes`, without the scale
+        the rows with finished runs (:func:`page_frame`; beyond ``max_rows`` rows the rest is in a collapsed block),
+        the sentences on the rows left out and the sources, and the notes (:func:`table_notes`, without the scale
         protocol that :meth:`scale_note` shows)."""
-        from IPython.display import display
+        from IPython.display import HTML, display
+
+        from .views import collapsible_table_html
 
         df = self.frames[name or self.name]
-        print(status_text(df))
-        display(table_frame(df))
-        display(_markdown(table_notes(df, include_scale=False)))
+        frame, notes = page_frame(df)
+        display(_markdown(status_text(df).replace("\n", "\n\n")))
+        display(HTML(collapsible_table_html(frame, max_rows=max_rows, index=False)))
+        text = "\n\n".join(t for t in (notes, table_notes(df, include_scale=False)) if t)
+        if text:
+            display(_markdown(text))
 
     def regime(self):
         """The regime check of the main table (:func:`mixup_repro.claims.regime_line`)."""
@@ -472,24 +546,6 @@ class TableChapter:
         display(_markdown(scale_claims(self.name, self.scale, self.frame, self.paper_results_dir)))
 
     # -- claims -----------------------------------------------------------------------------------------
-    def claims(self):
-        """The two-standard-error verdicts (:func:`mixup_repro.se_claims.assess_claims`) of every table shown."""
-        if "claims" not in self._cache:
-            self._cache["claims"] = assess_claims(**self.frames)
-        return self._cache["claims"]
-
-    def assess_claims(self, *, table: bool = True) -> None:
-        """Display the two-standard-error verdicts of :meth:`claims`: as a table
-        (:func:`mixup_repro.se_claims.claims_table`, unless ``table`` is false), then as prose
-        (:func:`mixup_repro.se_claims.claims_markdown`)."""
-        from IPython.display import display
-
-        from .se_claims import claims_table
-
-        if table:
-            display(claims_table(self.claims()))
-        display(_markdown(claims_markdown(self.claims(), self.scale)))
-
     def paired(self, name: str | None = None):
         """The paired verdicts of table ``name`` (default: the chapter's table) as a frame
         (:func:`mixup_repro.claims.paired_claims`, Holm over that table's claims)."""

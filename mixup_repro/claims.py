@@ -12,12 +12,12 @@ from __future__ import annotations
 from .declare import PairedClaim
 from .plan import row_runs
 from .scales import fgsm_key, scale_fgsm
-from .stats import VERDICT_RULES, holm, judge, paired_difference, regime_check
+from .stats import holm, judge, paired_difference, regime_check
 from .summary import run_metric, summarize
 from .tables import SELECTED_EPS_ROW, TABLES, eps_label
 
 __all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "verdict_table", "discussion",
-           "regime_line", "MEMORISED", "METRIC_UNITS", "table_claims", "claim_regime", "memorisation_check"]
+           "regime_line", "JUDGED_IN", "p_phrase", "VERDICT_REMINDER", "MEMORISED", "METRIC_UNITS", "table_claims", "claim_regime", "memorisation_check"]
 
 METRIC_UNITS = {"median_last10_error": ("error", "pp", 1.0),  # the median test error of the last 10 epochs
                 "final_error": ("final error", "pp", 1.0),
@@ -44,6 +44,11 @@ PAIRED_CLAIMS: tuple[PairedClaim, ...] = tuple(c for t in TABLES.values() for c 
 for _c in PAIRED_CLAIMS:  # every claim's metric has a unit: a new metric fails here, at import
     _unit(_c.metric)
 del _c
+
+
+JUDGED_IN = {"calibration": "headline", "robustness": "headline"}
+"""Tables whose claims are claims of another table on the same runs (the headline's ECE and FGSM claims): they are
+judged once, with the other table's Holm correction, so that no chapter gives the same test a second verdict."""
 
 
 def table_claims(table: str, scale: str) -> list[PairedClaim]:
@@ -119,7 +124,7 @@ def _claim_row(c: PairedClaim, r, padj: float, verdict: str) -> dict:
     ok = r.n >= 2
     return {
         "claim": c.statement, "source": c.source, "metric": f"{name} ({'%' if unit == 'pp' else unit})",
-        "mean A": round(r.a_mean, 2) if r.n else None, "mean B": round(r.b_mean, 2) if r.n else None,
+        "mean A": f"{r.a_mean:.2f}" if r.n else "", "mean B": f"{r.b_mean:.2f}" if r.n else "",
         "Δ = A − B": f"{r.mean_diff:+.2f}" if r.n else "",
         "95 % CI": f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if ok else "",
         "p": _p(r.p) if ok else "", "Holm p": _p(padj) if ok else "", "n": r.n, "verdict": verdict,
@@ -140,6 +145,12 @@ def paired_claims(table: str, scale: str, out, *, dataset: str | None = None, se
     claims = table_claims(table, scale)
     if not claims:
         raise ValueError(f"no paired claims are declared for table {table!r}")
+    if table in JUDGED_IN:  # the same runs and claims as another table's: judged once, in that table's family
+        home = paired_claims(JUDGED_IN[table], scale, out, dataset=dataset, seeds=seeds)
+        frame = home[home["claim"].isin({c.statement for c in claims})].reset_index(drop=True)
+        frame.attrs.update(home.attrs)
+        frame.attrs["table"], frame.attrs["judged_in"] = table, JUDGED_IN[table]
+        return frame
     runs = row_runs(table, scale, out, dataset=dataset, seeds=seeds)
     if any(SELECTED_EPS_ROW in (c.a, c.b) for c in claims):
         selected = _selected_eps_key(scale, out, dataset, seeds)
@@ -176,6 +187,18 @@ def _p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def p_phrase(name: str, shown: str) -> str:
+    """``name`` and a p-value as shown by :func:`_p`, in a sentence: ``Holm p = 0.053``, ``Holm p < 0.001``."""
+    return f"{name} {shown}" if str(shown).startswith("<") else f"{name} = {shown}"
+
+
+VERDICT_REMINDER = ("Verdict words (defined once, in the introduction): *reproduced* / *reversed*: Holm-adjusted "
+                    "p < 0.05 with Δ in / against the claim's direction; *not detected*: Holm p ≥ 0.05; *not "
+                    "applicable*: the claim's regime was not reached; *not tested*: fewer than 2 paired seeds")
+"""The one-line reminder under every verdict table (the full rules, :data:`~mixup_repro.stats.VERDICT_RULES`, are
+printed once, in chapter 1)."""
+
+
 def verdict_table(frame) -> list[str]:
     """A claims frame as markdown table lines: every cell whole, the verdict in bold, ``|`` escaped."""
     cols = list(frame.columns)
@@ -190,31 +213,37 @@ def verdict_table(frame) -> list[str]:
 
 def paired_claims_markdown(frame, scale: str) -> str:
     """The frame as a markdown table (nothing truncated), the regime line and the verdict rules."""
-    shown = frame.drop(columns="source").rename(columns={"mean A": "A", "mean B": "B"})
-    shown["claim"] = [f"{c} ({src})" for c, src in zip(frame["claim"], frame["source"])]  # narrower: no column
-    shown = shown[["claim", "verdict"] + [c for c in shown.columns if c not in ("claim", "verdict")]]
+    shown = frame.rename(columns={"mean A": "A", "mean B": "B"})
+    # narrower: the source and the metric go with the claim, the CI with Δ
+    shown["claim"] = [f"{c} ({src}; {m})" for c, src, m in zip(frame["claim"], frame["source"], frame["metric"])]
+    shown["Δ [95 % CI]"] = [f"{d} {ci}".strip() for d, ci in zip(frame["Δ = A − B"], frame["95 % CI"])]
+    shown = shown[["claim", "verdict", "A", "B", "Δ [95 % CI]", "p", "Holm p", "n"]]
     lines = verdict_table(shown)
     regime = frame.attrs.get("regime", {}).get("text", "not recorded")
-    rules = "; ".join(f"*{k}*: {v}" for k, v in VERDICT_RULES.items())
+    rules = VERDICT_REMINDER
     if any(str(m).startswith("error (") for m in frame["metric"]):
         metrics = ("error is the median test error of the last 10 epochs (the authors' statistic), FGSM errors and "
                    "ECE are of the final model")
     else:
-        metrics = "each metric as its column says (final: of the final model; best: the lowest over the epochs)"
+        metrics = "each metric as named after the claim (final: of the final model; best: the lowest over the epochs)"
     if "memorised" in frame.attrs.get("regime_kinds", ()):
         rules += (f"; for this table the regime is that ERM memorised the corrupted labels (final training error on "
                   f"them below {MEMORISED:g} %)")
     return "\n".join(lines) + (
-        f"\n\nA and B are the means of the claim's two rows (A the first named); {metrics}. Δ is the "
+        f"\n\nA and B are the means of the claim's two rows over its n paired seeds (A the first named; a row's "
+        f"mean over all its seeds is in the table above); {metrics}. Δ is the "
         f"mean over paired seeds (same seed ="
         f" same training subset, initialisation and data order; the same test images) of A − B, in percentage "
         f"points (pp) for errors and ECE. 95 % CI: Student's t over the paired differences; p: two-sided paired "
         f"t-test; Holm p: adjusted over {_holm_scope(frame)}. Regime ({scale} scale): {regime}."
-        f"\n\nVerdict words: {rules}.")
+        f"\n\n{rules}.")
 
 
 def _holm_scope(frame) -> str:
     """What Holm's correction ran over: the claims with at least 2 paired seeds (the others have no p-value)."""
+    if frame.attrs.get("judged_in"):
+        return (f"the claims of the {frame.attrs['judged_in']} table, where these claims are judged (the same runs: "
+                "one test, one verdict)")
     tested = int((frame["n"] >= 2).sum())
     if tested == len(frame):
         return f"the {len(frame)} claims of this table"
@@ -257,7 +286,7 @@ def discussion(frame, scale: str) -> str:
         if rows.empty:
             continue
         items = "; ".join(f"{r['claim']} (Δ = {r['Δ = A − B']} {_delta_unit(r['metric'])}, 95 % CI "
-                          f"{r['95 % CI']}, Holm p = {r['Holm p']}, n = {r['n']})" for _, r in rows.iterrows())
+                          f"{r['95 % CI']}, {p_phrase('Holm p', r['Holm p'])}, n = {r['n']})" for _, r in rows.iterrows())
         parts.append(f"*{verdict.capitalize()}*: {items}.")
     n_min = int(done["n"].min())
     if n_min < 5:
@@ -299,5 +328,8 @@ def regime_line(table: str, scale: str, out, *, dataset: str | None = None, seed
             parts.append(f"{r.key}: {regime_check(runs[r.key])['text']}")
     if not parts:
         return f"**Regime check ({scale} scale):** no finished ERM run of this table yet."
+    free = "" if any(c.regime for c in TABLES[table].claims) else (
+        " This table's claims do not depend on this check (they declare no regime row): it is shown to say how far "
+        "ERM fitted its training data, and their verdicts stand whatever it says.")
     return (f"**Regime check ({scale} scale):** the paper's claims are about networks that fit their training data "
-            f"(ERM's training error below 1 %) — " + "; ".join(parts) + ".")
+            f"(ERM's training error below 1 %) — " + "; ".join(parts) + "." + free)

@@ -83,9 +83,34 @@ def _row_config(table: Table, row: Row, scale: str, dataset, seed: int) -> Train
     return TrainConfig(**d)
 
 
-def _row_seed_list(table: Table, row: Row, scale: str, seeds) -> list[int]:
-    """The seeds of ``row``: ``seeds`` when given, else the row's number at ``scale``."""
-    return list(seeds) if seeds is not None else list(range(table.row_seeds(row, scale)))
+SHARED_WITH = "headline"
+"""The table whose seeds a run shared with another image table follows: a row of another image table whose runs are
+a headline row's (the same config, hence the same run id and results files) gets at least the headline row's number
+of seeds, so chapters that read the headline's runs (calibration, robustness, the 30-epoch training length, the
+ablation's and the ε table's shared rows) show all of them."""
+
+_SHARED_SEEDS: dict = {}
+
+
+def _shared_seeds(scale: str, dataset) -> dict[str, int]:
+    """Run id (of seed 0) -> seeds of the :data:`SHARED_WITH` table's runnable rows at ``scale`` on ``dataset``."""
+    key = (scale, dataset)
+    if key not in _SHARED_SEEDS:
+        ref = TABLES[SHARED_WITH]
+        _SHARED_SEEDS[key] = {run_id(_row_config(ref, r, scale, dataset, 0)): ref.row_seeds(r, scale)
+                              for r in ref.rows if r.runnable(scale)}
+    return _SHARED_SEEDS[key]
+
+
+def _row_seed_list(table: Table, row: Row, scale: str, seeds, dataset=None) -> list[int]:
+    """The seeds of ``row``: ``seeds`` when given, else the row's number at ``scale`` (at least the headline's when
+    the row's runs are a headline row's, see :data:`SHARED_WITH`)."""
+    if seeds is not None:
+        return list(seeds)
+    n = table.row_seeds(row, scale)
+    if table.kind == "image" and table.name != SHARED_WITH:
+        n = max(n, _shared_seeds(scale, dataset).get(run_id(_row_config(table, row, scale, dataset, 0)), 0))
+    return list(range(n))
 
 
 def plan_table(name, scale, dataset=None, seeds=None, rows=None):
@@ -100,7 +125,7 @@ def plan_table(name, scale, dataset=None, seeds=None, rows=None):
             plan.append((row, None))
         else:
             plan.append((row, [_row_config(table, row, scale, dataset, s)
-                               for s in _row_seed_list(table, row, scale, seeds)]))
+                               for s in _row_seed_list(table, row, scale, seeds, dataset)]))
     return table, dataset, plan
 
 

@@ -599,14 +599,14 @@ def plot_row_curves(runs: Mapping[str, list], metric: str = "test_error", *, tit
     drawn = False
     suffixes = {k[k.rfind(" ["):] if k.endswith("]") and " [" in k else "" for k, v in runs.items() if v}
     common = suffixes.pop() if len(suffixes) == 1 else ""
-    for key, recs in runs.items():
-        c = _mean_std_curves(recs, metric)
-        if c is None:
-            continue
-        x, m, s = c
+    styles, markers = ("-", "--", "-.", ":"), ("o", "s", "^", "D", "v", "P")
+    for i, (key, recs) in enumerate((k, v) for k, v in runs.items() if _mean_std_curves(v, metric) is not None):
+        x, m, s = _mean_std_curves(recs, metric)
         m, s = display_factor(metric) * m, display_factor(metric) * s
         name = key[:-len(common)] if common else key
-        ax.plot(x, m, label=f"{name} (n={len(recs)})")
+        # colour, line style and marker all differ: the rows stay apart in print and for colour-blind readers
+        ax.plot(x, m, label=f"{name} (n={len(recs)})", linestyle=styles[i % len(styles)], lw=1.8,
+                marker=markers[i % len(markers)], markevery=max(1, len(x) // 8), markersize=5)
         ax.fill_between(x, m - s, m + s, alpha=0.15)
         drawn = True
     ax.set_xlabel("epoch")

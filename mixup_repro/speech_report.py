@@ -25,7 +25,7 @@ import statistics
 from dataclasses import dataclass
 
 from ._checks import check_choice
-from .stats import VERDICT_RULES, holm, judge, paired_difference, regime_check
+from .stats import holm, judge, paired_difference, regime_check
 from .tables import SPEECH_ALPHAS, SPEECH_EPS, SPEECH_MODELS, TABLES, speech_row_label
 
 __all__ = ["SPEECH_CLAIMS", "SpeechClaim", "find_data", "plot_spectrograms", "speech_runs", "speech_confirm_configs",
@@ -309,8 +309,8 @@ def speech_claims(scale: str, out, *, seeds=None):
 
         unit = "ECE, %" if c.metric == "final_ece" else "test error, %"
         rows.append({"claim": c.statement, "source": c.source, "A": rowname(c.a), "B": rowname(c.b),
-                     "metric": unit, "mean A": round(r.a_mean, 2) if r.n else None,
-                     "mean B": round(r.b_mean, 2) if r.n else None,
+                     "metric": unit, "mean A": f"{r.a_mean:.2f}" if r.n else "",
+                     "mean B": f"{r.b_mean:.2f}" if r.n else "",
                      "Δ = A − B": f"{r.mean_diff:+.2f}" if r.n else "",
                      "95 % CI": f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if ok else "",
                      "p": _p(r.p) if ok else "", "Holm p": _p(padj) if ok else "", "n": r.n, "verdict": verdict})
@@ -337,20 +337,26 @@ def _p(p: float) -> str:
 
 def speech_claims_markdown(frame, scale: str) -> str:
     """The claims frame as a markdown table, the regime per model and the verdict rules."""
-    from .claims import verdict_table
+    from .claims import VERDICT_REMINDER, verdict_table
 
-    lines = verdict_table(frame)
+    shown = frame.copy()
+    shown["claim"] = [f"{c} ({src}; {m})" for c, src, m in zip(frame["claim"], frame["source"], frame["metric"])]
+    shown["Δ [95 % CI]"] = [f"{d} {ci}".strip() for d, ci in zip(frame["Δ = A − B"], frame["95 % CI"])]
+    shown = shown[["claim", "verdict", "A", "B", "Δ [95 % CI]", "Holm p", "n"]]
+    lines = verdict_table(shown)
     regime = "; ".join(f"{m}: {r['text']}" for m, r in frame.attrs.get("regime", {}).items())
-    rules = "; ".join(f"*{k}*: {v}" for k, v in VERDICT_RULES.items())
     return "\n".join(lines) + (
-        f"\n\nΔ is the mean over paired seeds of A − B (percentage points); for the gain claim A and B are the "
-        f"per-seed gains ERM − mixup of the two models. 95 % CI: Student's t over the paired differences; p: "
-        f"two-sided paired t-test; Holm p: adjusted over the {len(frame)} claims of this chapter. Regime ({scale} "
-        f"scale), per model: {regime or 'not recorded'}.\n\nVerdict words: {rules}.")
+        f"\n\nA and B are the rows compared (at the α / ε chosen on the validation speakers); Δ is the mean over "
+        f"paired seeds of A − B (percentage points); for the gain claim A and B are the per-seed gains ERM − mixup "
+        f"of the two models. 95 % CI: Student's t over the paired differences; Holm p: the two-sided paired "
+        f"t-test's p, adjusted over the {len(frame)} claims of this chapter. Regime ({scale} "
+        f"scale), per model: {regime or 'not recorded'}.\n\n{VERDICT_REMINDER}.")
 
 
 def speech_discussion(frame, selection, scale: str) -> str:
     """A paragraph written from the claims ``frame`` and the ``selection`` frame: every number is read from them."""
+    from .claims import p_phrase
+
     parts = []
     regime = frame.attrs.get("regime", {})
     reached = [m for m, r in regime.items() if r["reached"]]
@@ -377,8 +383,8 @@ def speech_discussion(frame, selection, scale: str) -> str:
     for verdict in ("reproduced", "reversed", "not detected", "not applicable"):
         rows = done[done["verdict"] == verdict]
         if len(rows):
-            items = "; ".join(f"{r['claim']} (Δ = {r['Δ = A − B']} pp, 95 % CI {r['95 % CI']}, Holm p = "
-                              f"{r['Holm p']}, n = {r['n']})" for _, r in rows.iterrows())
+            items = "; ".join(f"{r['claim']} (Δ = {r['Δ = A − B']} pp, 95 % CI {r['95 % CI']}, "
+                              f"{p_phrase('Holm p', r['Holm p'])}, n = {r['n']})" for _, r in rows.iterrows())
             parts.append(f"*{verdict.capitalize()}*: {items}.")
     pending = frame[frame["n"] < 2]
     if len(pending):
@@ -417,24 +423,27 @@ def plot_spectrograms(data_dir=None, *, words=("yes", "no", "up"), lam: float = 
     partner = torch.arange(len(idx)).roll(-1)  # clip i is mixed with clip i + 1
     mixed = mix(x, y, num_classes=ds.num_classes, lam=lam, index=partner)
     n = len(words)
-    fig, axes = plt.subplots(1, n + 2, figsize=(3.0 * (n + 2), 2.8),
-                             gridspec_kw={"width_ratios": [1] * (n + 1) + [0.9]})
+    cols = max(n, 2)
+    fig, grid = plt.subplots(2, cols, figsize=(3.2 * cols, 6.0), squeeze=False)
     lo, hi = float(x.min()), float(x.max())
-    for ax, xi, w in zip(axes, x, words):
+    for ax, xi, w in zip(grid[0], x, words):  # the clips on the first row
         ax.imshow(xi[0].numpy(), origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
         ax.set_title(f"'{w}'")
         ax.set_xlabel("frame (10 ms)")
-    axes[0].set_ylabel("mel band")
-    ax = axes[n]
+        ax.set_ylabel("mel band")
+    ax = grid[1, 0]  # the mixed clip and its soft label below
     ax.imshow(mixed.inputs[0, 0].numpy(), origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
     ax.set_title(f"mixup: {lam:g}·'{words[0]}' + {1 - lam:g}·'{words[1]}'")
     ax.set_xlabel("frame (10 ms)")
-    ax = axes[n + 1]
+    ax.set_ylabel("mel band")
+    ax = grid[1, 1]
     ax.barh(range(ds.num_classes), mixed.targets[0].numpy(), color="tab:blue")
-    ax.set_yticks(range(ds.num_classes), ds.classes, fontsize=7)
+    ax.set_yticks(range(ds.num_classes), ds.classes, fontsize=9)
     ax.set_xlim(0, 1)
     ax.set_title("its soft label")
     ax.set_xlabel("target probability")
+    for ax in grid[1, 2:]:
+        ax.axis("off")
     fig.tight_layout()
     return fig
 

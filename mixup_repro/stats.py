@@ -38,8 +38,9 @@ VERDICT_RULES = {
     "not detected": "Holm-adjusted p ≥ 0.05 (the 95 % CI of the difference may or may not include 0 before "
                     "the correction)",
     "reversed": "Holm-adjusted p < 0.05 and the mean paired difference against the paper's direction",
-    "not applicable": "the runs did not reach the regime the claim is about (ERM's final training error "
-                      "above 1 %: nothing to regularise)",
+    "not applicable": "the runs did not reach the regime the claim is about: ERM's final error on its clean "
+                      "training images above 1 % (nothing to regularise), or, for the label-noise claims, ERM's "
+                      "training error on the corrupted labels above 10 % (nothing memorised to resist)",
     "not tested": "fewer than 2 seeds finished on both sides",
 }
 """The verdict words, defined once (the book's chapters and the README use these and no others)."""

@@ -15,7 +15,8 @@ from ._checks import check_alpha, check_eps, check_int
 from .params import resolve_results_dir
 
 __all__ = ["COMPARED_METHODS", "ResultsGroup", "summarize_results", "format_results_table", "common_settings_text",
-           "collapsible_table_html", "boundary_text", "verdicts_by_scale", "table_verdicts_by_scale", "run_methods",
+           "collapsible_table_html", "boundary_text", "verdicts_by_scale", "VERDICT_TABLES",
+           "all_paired_verdicts", "verdict_counts", "run_methods",
            "mean_curves", "comparison_table"]
 
 
@@ -71,6 +72,10 @@ def summarize_results(results_dir: str | os.PathLike | None) -> list[ResultsGrou
     keys = ["dataset", "model"]
     fields = [f.name for f in dataclasses.fields(TrainConfig)
               if f.name in df.columns and f.name not in (*RUNTIME_FIELDS, "seed", *keys)]
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    for f in fields:  # files written before a field existed lack it: they ran with its default
+        if defaults.get(f) is not None and not isinstance(defaults[f], (tuple, list)) and df[f].isna().any():
+            df[f] = df[f].astype(object).where(df[f].notna(), defaults[f])
     metrics = {"median_last10_error": "error (%)", "final_nll": "NLL", "final_ece": "ECE (%)"}
     metrics = {k: v for k, v in metrics.items() if k in df.columns}
     if "final_ece" in df.columns:
@@ -177,14 +182,15 @@ def common_settings_text(common: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def collapsible_table_html(frame, max_rows: int = 15, *, what: str = "rows") -> str:
+def collapsible_table_html(frame, max_rows: int = 15, *, what: str = "rows", index: bool = True) -> str:
     """HTML of ``frame`` with at most ``max_rows`` rows in the page and the others in a collapsed
-    ``<details>`` block (closed by default; its summary says how many rows it holds)."""
+    ``<details>`` block (closed by default; its summary says how many rows it holds); ``index=False`` leaves the
+    index out."""
     max_rows = check_int("max_rows", max_rows, low=1)
-    head = frame.iloc[:max_rows].to_html(border=0)
+    head = frame.iloc[:max_rows].to_html(border=0, index=index)
     if len(frame) <= max_rows:
         return head
-    rest = frame.iloc[max_rows:].to_html(border=0)
+    rest = frame.iloc[max_rows:].to_html(border=0, index=index)
     return (f"{head}\n<details><summary>Show the other {len(frame) - max_rows} {what} "
             f"({max_rows + 1}–{len(frame)} of {len(frame)})</summary>\n{rest}\n</details>")
 
@@ -257,20 +263,70 @@ def verdicts_by_scale(results_dirs: Mapping[str, Any], *, table: str = "headline
     return frame, regimes
 
 
-def table_verdicts_by_scale(results_dirs: Mapping[str, Any], *, dataset: str | None = "cifar10"):
-    """Every claim of :data:`mixup_repro.se_claims.CLAIMS` judged by :func:`mixup_repro.se_claims.assess_scale` (the
-    two-standard-error rule and its words: holds, does not hold, inconclusive, not tested) at every scale of
-    ``results_dirs`` (scale -> folder, None: an empty folder). One row per claim: its table and kind, and the
-    verdict per scale. Nothing is run."""
-    from .se_claims import assess_scale
+VERDICT_TABLES: tuple[str, ...] = ("headline", "training_length", "ablation", "label_noise", "uci", "eps_validation")
+"""The tables whose paired verdicts the introduction counts and the conclusions list, in the book's order (the
+calibration and robustness claims are the headline's, :data:`mixup_repro.claims.JUDGED_IN`: counted there once)."""
 
-    frame = None
-    for scale, folder in results_dirs.items():
-        c = assess_scale(_scale_of(scale), resolve_results_dir(folder), dataset=dataset)
-        if frame is None:
-            frame = c[["claim", "kind", "table"]].copy()
-        frame[f"{scale} scale"] = list(c["verdict"])
-    return frame.set_index("claim")
+
+def _unit_of(metric_label: str) -> str:
+    return "pp" if str(metric_label).endswith("(%)") or "%" in str(metric_label) else ""
+
+
+def all_paired_verdicts(results_dir, scale: str = "cpu", *, dataset: str | None = "cifar10",
+                        tables: tuple[str, ...] = VERDICT_TABLES, speech_results_dir=None):
+    """Every paired claim of ``tables`` (:func:`mixup_repro.claims.paired_claims`, Holm within each table) judged on
+    the results files of ``scale`` in ``results_dir``, and with ``speech_results_dir`` the speech chapter's claims
+    (:func:`mixup_repro.speech_report.speech_claims`), as one narrow frame: ``table``, ``claim`` (with its source),
+    ``verdict``, ``Δ [95 % CI]`` (with its unit), ``Holm p`` and ``n``. ``attrs["regimes"]`` maps each table to its
+    regime-check sentence. Tables that ``scale`` cannot test (no runnable claim) are left out. Nothing is run."""
+    import pandas as pd
+
+    from .claims import paired_claims, table_claims
+
+    folder = resolve_results_dir(results_dir)
+    frames, regimes = [], {}
+
+    def add(name, v):
+        d = pd.DataFrame({
+            "table": name, "claim": [f"{c} ({src})" for c, src in zip(v["claim"], v["source"])],
+            "verdict": v["verdict"],
+            "Δ [95 % CI]": [f"{d} {_unit_of(m)} {ci}".replace("  ", " ").strip() if ci else (f"{d} (one seed)" if d
+                            else "") for d, m, ci in zip(v["Δ = A − B"], v["metric"], v["95 % CI"])],
+            "Holm p": v["Holm p"], "n": v["n"]})
+        frames.append(d)
+
+    for name in tables:
+        if not table_claims(name, _scale_of(scale)):
+            continue
+        ds = None if name == "uci" else dataset
+        v = paired_claims(name, _scale_of(scale), folder, dataset=ds)
+        regimes[name] = v.attrs.get("regime", {}).get("text", "not recorded")
+        add(name, v)
+    if speech_results_dir is not None:
+        from .speech_report import speech_claims
+
+        v = speech_claims(_scale_of(scale), resolve_results_dir(speech_results_dir))
+        regimes["speech"] = "; ".join(f"{m}: {r['text']}" for m, r in v.attrs.get("regime", {}).items())
+        add("speech", v)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["table", "claim", "verdict", "Δ [95 % CI]", "Holm p", "n"])
+    out.attrs["regimes"] = regimes
+    return out
+
+
+def verdict_counts(frame):
+    """Per table of :func:`all_paired_verdicts`, the number of claims with each verdict word (columns in the order
+    of :data:`mixup_repro.stats.VERDICTS`, a word no claim has is left out) and the total."""
+    import pandas as pd
+
+    from .stats import VERDICTS
+
+    counts = pd.crosstab(frame["table"], frame["verdict"]) if len(frame) else pd.DataFrame()
+    order = [t for t in dict.fromkeys(frame["table"])] if len(frame) else []
+    counts = counts.reindex(index=order, columns=[v for v in VERDICTS if v in counts.columns], fill_value=0)
+    counts["claims"] = counts.sum(axis=1)
+    counts.index.name = "table"
+    return counts.reset_index()
 
 
 COMPARED_METHODS: tuple[str, ...] = ("erm", "label_smoothing", "mixup", "mixup_ls")

@@ -302,9 +302,14 @@ def test_conclusions_judge_every_claim_at_every_scale(tmp_path):
     smoke, _ = views.verdicts_by_scale({"cpu": tmp_path, "smoke": None})
     assert len(smoke) == len(frame) and "not run at this scale" in set(smoke["smoke scale"])
     assert "regime reached" in regimes["cpu"] and regimes["paper"] == "not recorded"
-    old = views.table_verdicts_by_scale({"cpu": tmp_path, "paper": None})
-    assert old.loc["mixup (α = 1) has a lower test error than ERM", "cpu scale"] == "holds"
-    assert set(old["table"]) >= {"headline", "ablation", "label_noise", "uci"} and set(old["paper scale"]) == {"not tested"}
+    every = views.all_paired_verdicts(tmp_path, "cpu", dataset=None)
+    row = every[every["claim"] == "mixup (α = 1) has a lower test error than ERM (paper)"].iloc[0]
+    assert row["table"] == "headline" and row["verdict"] == "reproduced" and row["n"] == 3
+    assert row["Δ [95 % CI]"].startswith("-4.10 pp [")
+    counts = views.verdict_counts(every).set_index("table")
+    assert counts.loc["headline", "claims"] == 9 and counts.loc["headline", "reproduced"] >= 1
+    assert {"headline", "ablation", "label_noise", "uci", "eps_validation"} <= set(counts.index)
+    assert "calibration" not in set(counts.index)  # its claims are the headline's: counted once, there
 
 
 # ---------------------------------------------------------------------------------------------- headless (issue 16)

@@ -20,7 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import nbformat  # noqa: E402
 import pytest  # noqa: E402
 
-from mixup_repro import chapters, experiments, plots, se_claims  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from mixup_repro import chapters, experiments, plots, se_claims, views  # noqa: E402
 from mixup_repro import readme as readme_mod  # noqa: E402
 from mixup_repro.experiments import TABLES, summarize, table_configs  # noqa: E402
 from mixup_repro.results import SCHEMA, atomic_write_json  # noqa: E402
@@ -451,8 +453,9 @@ def test_scale_comparison_shows_paper_scale_runs_when_present(tmp_path, empty):
     assert frame.loc["ERM"].iloc[0]["published (%)"].startswith("CIFAR-10: 5.53")
     # the table's claims judged again on those runs: one seed of mixup, none of ERM -> not decided there
     text = chapters.scale_claims("headline", "cpu", cpu, tmp_path / "paper", paper_dataset="fashion-mnist")
-    assert text.startswith("**At the paper's scale (fashion-mnist)**") and "Verdicts at **paper** scale" in text
-    assert "mixup (α = 1) has a lower test error than ERM" in text
+    assert text.startswith("**At the paper's scale (fashion-mnist)**") and "Regime (paper scale)" in text
+    line = next(x for x in text.splitlines() if x.startswith("| mixup (α = 1) has a lower test error than ERM"))
+    assert "**not tested**" in line  # the same paired rule as the page's: no seed of ERM, so nothing paired
     assert chapters.scale_claims("headline", "cpu", cpu, tmp_path / "none", paper_dataset="fashion-mnist") == (
         "No verdicts at the paper's scale yet: there are no paper-scale runs of this table (fashion-mnist).")
     assert chapters.scale_claims("headline", "paper", cpu, tmp_path / "paper") == ""
@@ -472,3 +475,57 @@ def test_memorization_text_follows_the_numbers(empty):
     assert "No run" not in text
     df.attrs["dataset"] = "cifar100"
     assert "about 99 %" in chapters.memorization_text(df)
+
+
+# ---------------------------------------------------------------------------------------------- the page's tables
+def test_page_frame_names_the_rows_it_leaves_out_and_numbers_the_sources(tmp_path):
+    _write_table_runs(tmp_path, "headline", {"ERM": 30.0, "mixup α=1": 26.0}, seeds=2)
+    df = summarize("headline", "cpu", tmp_path)
+    frame, notes = chapters.page_frame(df)
+    assert list(frame["row"]) == ["ERM", "mixup α=1"]  # only rows with a finished run; the label is a column
+    assert list(frame["runs"]) == ["2/5", "2/5"] and list(frame["source"]) == ["[1]", "[1]"]
+    assert "paper source" not in frame.columns and frame.index.equals(pd.RangeIndex(2))
+    assert "Sources of the published numbers: [1] github.com/hongyi-zhang/mixup README" in notes
+    # 12 rows the CPU scale does not run: one phrase per model, not one line of dashes per row
+    assert ("Not run at this scale (too slow without a GPU): all 6 rows of model WRN-28-10; all 6 rows of model "
+            "DenseNet-BC-190.") in notes
+    assert "No finished run yet (finished / expected): mixup α=0.2 (model PreAct ResNet-18) (0/5)" in notes
+    html = views.collapsible_table_html(frame, max_rows=1, index=False)
+    assert "<details><summary>Show the other 1 rows (2–2 of 2)</summary>" in html and "<th></th>" not in html
+
+
+def test_tables_that_read_headline_runs_expect_all_its_seeds():
+    from mixup_repro.plan import table_configs
+
+    def seeds(name, label):
+        return sorted(c.seed for k, c in table_configs(name, "cpu") if k.split(" [")[0] == label)
+
+    assert seeds("headline", "ERM") == [0, 1, 2, 3, 4]
+    assert seeds("calibration", "ERM") == seeds("robustness", "mixup α=1") == [0, 1, 2, 3, 4]  # the same runs
+    length = [(k, c.seed) for k, c in table_configs("training_length", "cpu") if k.startswith("ERM")]
+    assert sorted(s for k, s in length if k == "ERM [epochs=30]") == [0, 1, 2, 3, 4]  # the headline's runs
+    assert sorted(s for k, s in length if k == "ERM [epochs=5]") == [0, 1, 2]  # its own runs: the table's seeds
+    assert seeds("eps_validation", "validation: ε=0.1") == [0, 1]  # ε is chosen on 2 seeds at this scale
+    assert seeds("eps_validation", "test: ε=0.1") == [0, 1, 2, 3, 4] and seeds("eps_validation", "test: ε=0.2") == [0, 1, 2]
+
+
+def test_summary_of_runs_does_not_split_rows_on_fields_older_files_lack(tmp_path):
+    from mixup_repro.plan import table_configs
+
+    for key, cfg in table_configs("headline", "cpu", None, [0, 1]):
+        if key.startswith("ERM [model=PreAct"):
+            rec = _record(cfg, 30.0 + cfg.seed)
+            if cfg.seed == 0:  # written before the field existed
+                del rec["config"]["eval_split"]
+            atomic_write_json(result_path(cfg, tmp_path), rec)
+    (group,) = views.summarize_results(tmp_path)
+    assert len(group.table) == 1 and int(group.table["seeds"].iloc[0]) == 2
+
+
+def test_p_values_read_as_sentences_and_verdict_words_are_reminded_not_redefined():
+    from mixup_repro.claims import VERDICT_REMINDER, p_phrase
+    from mixup_repro.stats import VERDICT_RULES
+
+    assert p_phrase("Holm p", "< 0.001") == "Holm p < 0.001" and p_phrase("Holm p", "0.053") == "Holm p = 0.053"
+    assert all(f"*{w}*" in VERDICT_REMINDER for w in VERDICT_RULES)
+    assert "memorised" in VERDICT_RULES["not applicable"] or "corrupted labels" in VERDICT_RULES["not applicable"]

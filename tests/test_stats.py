@@ -94,7 +94,7 @@ def test_paired_claims_on_results_files(tmp_path):
     assert by["mixup (α = 0.2) has a lower test error than ERM"] == "not detected"
     assert by["mixup + label smoothing (ε = 0.1) has a lower test error than mixup"] == "reversed"
     row = frame[frame["claim"] == "mixup (α = 1) has a lower test error than ERM"].iloc[0]
-    assert row["n"] == 5 and row["Δ = A − B"] == "-4.00" and row["mean A"] == pytest.approx(36.2)
+    assert row["n"] == 5 and row["Δ = A − B"] == "-4.00" and float(row["mean A"]) == pytest.approx(36.2)
     assert frame.attrs["regime"]["reached"] is True
     md = paired_claims_markdown(frame, "cpu")
     assert "**reproduced**" in md and "Holm p" in md and "regime reached" in md

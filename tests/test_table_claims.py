@@ -107,7 +107,7 @@ def test_eps_validation_claims_use_the_selected_eps(tmp_path):
                0.1 + cfg.label_smoothing))
     frame = paired_claims("eps_validation", "smoke", tmp_path, seeds=[0, 1, 2]).set_index("claim")
     sel = frame.loc["mixup + label smoothing at the ε selected on validation has a lower test error than mixup"]
-    assert sel["mean A"] == pytest.approx(17.0 + 0.15) and sel["verdict"] == "reproduced"
+    assert float(sel["mean A"]) == pytest.approx(17.0 + 0.15) and sel["verdict"] == "reproduced"
     assert frame.loc["mixup + label smoothing at the fixed ε = 0.1 has a lower test error than mixup", "n"] == 3
     # a validation run missing: the selection is pending and its claims are not tested
     for key, cfg in table_configs("eps_validation", "smoke", None, [0]):
@@ -134,3 +134,9 @@ def test_calibration_and_robustness_claims(tmp_path, name):
     assert len(frame) == (1 if name == "robustness" else 2)  # the smoke scale evaluates FGSM at ε = 0.03 only
     assert frame.loc[0, "verdict"] in ("reproduced", "not detected") and not math.isnan(frame.attrs["p_values"][0])
     assert frame.attrs["regime"]["reached"] is True
+    # the same runs and claims as the headline's: judged once, with the headline's Holm correction
+    home = paired_claims("headline", "smoke", tmp_path, seeds=[0, 1, 2]).set_index("claim")
+    assert frame.attrs["judged_in"] == "headline"
+    for _, r in frame.iterrows():
+        assert r["Holm p"] == home.loc[r["claim"], "Holm p"] and r["verdict"] == home.loc[r["claim"], "verdict"]
+    assert "the claims of the headline table, where these claims are judged" in paired_claims_markdown(frame, "smoke")
