@@ -247,6 +247,10 @@ def page_frame(df, metrics: Sequence[str] | None = None):
             keep.append(i)
     frame = frame.iloc[keep].reset_index(drop=True)
     notes = []
+    same = [k for k in keys if k in frame.columns and len(frame) > 1 and frame[k].astype(str).nunique() == 1]
+    if same:  # a key column with one value (e.g. the one model a scale runs) is said once, not on every row
+        notes.append("Every row shown: " + ", ".join(f"{k} {frame[k].iloc[0]}" for k in same) + ".")
+        frame = frame.drop(columns=same)
     if "paper source" in frame.columns:
         refs: dict[str, str] = {}
         cells = []
@@ -520,7 +524,9 @@ class TableChapter:
         frame, notes = page_frame(df)
         display(_markdown(status_text(df).replace("\n", "\n\n")))
         display(HTML(collapsible_table_html(frame, max_rows=max_rows, index=False)))
-        text = "\n\n".join(t for t in (notes, table_notes(df, include_scale=False)) if t)
+        below = "\n\n".join(p for p in table_notes(df, include_scale=False).split("\n\n")
+                               if not p.startswith("Rows marked 'not run'"))  # said by page_frame already
+        text = "\n\n".join(t for t in (notes, below) if t)
         if text:
             display(_markdown(text))
 

@@ -9,6 +9,8 @@ regime check, and the verdict word; :func:`paired_claims_markdown` and :func:`di
 
 from __future__ import annotations
 
+import math
+
 from .declare import PairedClaim
 from .plan import row_runs
 from .scales import fgsm_key, scale_fgsm
@@ -17,7 +19,7 @@ from .summary import run_metric, summarize
 from .tables import SELECTED_EPS_ROW, TABLES, eps_label
 
 __all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "verdict_table", "discussion",
-           "regime_line", "JUDGED_IN", "p_phrase", "VERDICT_REMINDER", "MEMORISED", "METRIC_UNITS", "table_claims", "claim_regime", "memorisation_check"]
+           "regime_line", "JUDGED_IN", "TWIN_HOME", "p_phrase", "VERDICT_REMINDER", "MEMORISED", "METRIC_UNITS", "table_claims", "claim_regime", "memorisation_check"]
 
 METRIC_UNITS = {"median_last10_error": ("error", "pp", 1.0),  # the median test error of the last 10 epochs
                 "final_error": ("final error", "pp", 1.0),
@@ -161,12 +163,22 @@ def paired_claims(table: str, scale: str, out, *, dataset: str | None = None, se
         k = _unit(c.metric)[2]
         results.append(paired_difference(_values(runs.get(c.a, []), c.metric, k),
                                          _values(runs.get(c.b, []), c.metric, k)))
-    adjusted = holm([r.p for r in results])
+    twins = _headline_twins(table, scale, dataset, claims)
+    own = [i for i in range(len(claims)) if i not in twins]
+    adjusted = [math.nan] * len(claims)
+    for i, padj in zip(own, holm([results[i].p for i in own])):
+        adjusted[i] = padj
+    home = paired_claims(TWIN_HOME, scale, out, dataset=dataset, seeds=seeds).set_index("claim") if twins else None
     rows = []
-    for c, r, padj in zip(claims, results, adjusted):
+    for i, (c, r, padj) in enumerate(zip(claims, results, adjusted)):
+        if i in twins:  # the same runs and metric as a headline claim: its verdict, from the headline's family
+            row = {**home.loc[twins[i]].to_dict(), "claim": c.statement, "source": c.source}
+            rows.append(row)
+            continue
         applicable = c.regime is None or regimes[c.regime]["reached"] is not False
         rows.append(_claim_row(c, r, padj, judge(r, padj, direction=c.direction, applicable=applicable)))
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)[list(_claim_row(claims[0], results[0], 0.0, "").keys())]
+    frame.attrs["twins"] = {claims[i].statement: h for i, h in twins.items()}
     frame.attrs["regime"] = _combined_regime(regimes)
     frame.attrs["regimes"] = regimes
     frame.attrs["table"] = table
@@ -174,6 +186,36 @@ def paired_claims(table: str, scale: str, out, *, dataset: str | None = None, se
     frame.attrs["p_values"] = [r.p for r in results]  # unrounded, before and after Holm's correction
     frame.attrs["holm_p"] = adjusted
     return frame
+
+
+TWIN_HOME = "headline"
+"""The table whose claims a claim of another table repeats when both compare the same runs on the same metric (the
+ablation's mixup against ERM at weight decay 1e-4, the ε table's fixed ε against mixup): such a claim is judged once,
+in this table's Holm family, and the other table shows that verdict."""
+
+
+def _headline_twins(table: str, scale: str, dataset, claims) -> dict[int, str]:
+    """Index in ``claims`` -> the statement of the :data:`TWIN_HOME` claim that compares the same runs (run ids of
+    seed 0) on the same metric."""
+    from .plan import table_configs
+    from .train import run_id
+
+    if table == TWIN_HOME or TABLES[table].kind != "image":
+        return {}
+
+    def rid(name, row):
+        if row == SELECTED_EPS_ROW:
+            return None
+        cfgs = table_configs(name, scale, dataset, [0], [row])
+        return run_id(cfgs[0][1]) if cfgs else None
+
+    home = {(rid(TWIN_HOME, c.a), rid(TWIN_HOME, c.b), c.metric): c.statement for c in table_claims(TWIN_HOME, scale)}
+    out = {}
+    for i, c in enumerate(claims):
+        key = (rid(table, c.a), rid(table, c.b), c.metric)
+        if None not in key[:2] and key in home:
+            out[i] = home[key]
+    return out
 
 
 def _delta_unit(metric_label: str) -> str:
@@ -244,10 +286,16 @@ def _holm_scope(frame) -> str:
     if frame.attrs.get("judged_in"):
         return (f"the claims of the {frame.attrs['judged_in']} table, where these claims are judged (the same runs: "
                 "one test, one verdict)")
-    tested = int((frame["n"] >= 2).sum())
-    if tested == len(frame):
-        return f"the {len(frame)} claims of this table"
-    return f"the {tested} claims of this table tested so far (of {len(frame)}; the others have fewer than 2 paired seeds)"
+    twins = frame.attrs.get("twins", {})
+    twin_text = (f"; {len(twins)} claim(s) repeat a claim of the {TWIN_HOME} table on the same runs ("
+                 + "; ".join(twins) + ") and carry its verdict and Holm p, judged once in that table's family"
+                 if twins else "")
+    own = frame[~frame["claim"].isin(set(twins))]
+    tested = int((own["n"] >= 2).sum())
+    if tested == len(own):
+        return f"the {len(own)} claims of this table{twin_text}"
+    return (f"the {tested} claims of this table tested so far (of {len(own)}; the others have fewer than 2 paired "
+            f"seeds){twin_text}")
 
 
 def discussion(frame, scale: str) -> str:

@@ -301,7 +301,7 @@ def all_paired_verdicts(results_dir, scale: str = "cpu", *, dataset: str | None 
         ds = None if name == "uci" else dataset
         v = paired_claims(name, _scale_of(scale), folder, dataset=ds)
         regimes[name] = v.attrs.get("regime", {}).get("text", "not recorded")
-        add(name, v)
+        add(name, v[~v["claim"].isin(set(v.attrs.get("twins", {})))])  # a repeated headline claim counts once
     if speech_results_dir is not None:
         from .speech_report import speech_claims
 
@@ -325,6 +325,7 @@ def verdict_counts(frame):
     order = [t for t in dict.fromkeys(frame["table"])] if len(frame) else []
     counts = counts.reindex(index=order, columns=[v for v in VERDICTS if v in counts.columns], fill_value=0)
     counts["claims"] = counts.sum(axis=1)
+    counts.columns.name = None
     counts.index.name = "table"
     return counts.reset_index()
 

@@ -486,6 +486,7 @@ def test_page_frame_names_the_rows_it_leaves_out_and_numbers_the_sources(tmp_pat
     assert list(frame["runs"]) == ["2/5", "2/5"] and list(frame["source"]) == ["[1]", "[1]"]
     assert "paper source" not in frame.columns and frame.index.equals(pd.RangeIndex(2))
     assert "Sources of the published numbers: [1] github.com/hongyi-zhang/mixup README" in notes
+    assert "model" not in frame.columns and "Every row shown: model PreAct ResNet-18." in notes
     # 12 rows the CPU scale does not run: one phrase per model, not one line of dashes per row
     assert ("Not run at this scale (too slow without a GPU): all 6 rows of model WRN-28-10; all 6 rows of model "
             "DenseNet-BC-190.") in notes

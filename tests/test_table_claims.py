@@ -140,3 +140,16 @@ def test_calibration_and_robustness_claims(tmp_path, name):
     for _, r in frame.iterrows():
         assert r["Holm p"] == home.loc[r["claim"], "Holm p"] and r["verdict"] == home.loc[r["claim"], "verdict"]
     assert "the claims of the headline table, where these claims are judged" in paired_claims_markdown(frame, "smoke")
+
+
+def test_a_claim_on_the_headline_runs_is_judged_once_in_the_headline_family(tmp_path):
+    # the ablation's ERM and mixup at weight decay 1e-4 are the headline's runs: one test, one verdict
+    _write(tmp_path, "headline", "smoke", [0, 1, 2],
+           lambda key, cfg: {"ERM": 40.0, "mixup α=1": 37.0}.get(key.split(" [")[0], 39.0) + cfg.seed * 0.3)
+    home = paired_claims("headline", "smoke", tmp_path, seeds=[0, 1, 2]).set_index("claim")
+    abl = paired_claims("ablation", "smoke", tmp_path, seeds=[0, 1, 2]).set_index("claim")
+    twin = abl.loc["mixup (AC + RP) has a lower test error than ERM (weight decay 1e-4)"]
+    ref = home.loc["mixup (α = 1) has a lower test error than ERM"]
+    assert (twin["Holm p"], twin["verdict"], twin["n"]) == (ref["Holm p"], ref["verdict"], ref["n"]) and twin["n"] == 3
+    assert "mixup (AC + RP) has a lower test error than ERM (weight decay 1e-4)" in abl.attrs["twins"]
+    assert "repeat a claim of the headline table" in paired_claims_markdown(abl.reset_index(), "smoke")
