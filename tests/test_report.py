@@ -18,9 +18,8 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import nbformat  # noqa: E402
-import pytest  # noqa: E402
-
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from mixup_repro import chapters, experiments, plots, se_claims, views  # noqa: E402
 from mixup_repro import readme as readme_mod  # noqa: E402

@@ -84,7 +84,7 @@ def test_readme_rows_declared_with_each_table():
         "calibration": (None, ("final_ece", "final_nll", "overconfidence")),
         "robustness": (None, ("final_error", "fgsm")),
         "eps_validation": (None, ("median_last10_error",)),
-        "training_length": (None, ("final_error", "median_last10_error")),
+        "training_length": (None, ("final_error",)),  # the median of the last 10 epochs would span most of a 5-epoch run
     }
     assert {n: TABLES[n].readme for n in base} == base
     assert all(t.readme is not None for n, t in TABLES.items() if n != "speech")
