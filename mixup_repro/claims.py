@@ -19,7 +19,7 @@ from .summary import run_metric, summarize
 from .tables import SELECTED_EPS_ROW, TABLES, eps_label
 
 __all__ = ["PairedClaim", "PAIRED_CLAIMS", "paired_claims", "paired_claims_markdown", "verdict_table", "discussion",
-           "regime_line", "JUDGED_IN", "TWIN_HOME", "p_phrase", "VERDICT_REMINDER", "MEMORISED", "METRIC_UNITS", "table_claims", "claim_regime", "memorisation_check"]
+           "regime_line", "TWIN_HOME", "p_phrase", "VERDICT_REMINDER", "MEMORISED", "METRIC_UNITS", "table_claims", "claim_regime", "memorisation_check"]
 
 METRIC_UNITS = {"median_last10_error": ("error", "pp", 1.0),  # the median test error of the last 10 epochs
                 "final_error": ("final error", "pp", 1.0),
@@ -46,11 +46,6 @@ PAIRED_CLAIMS: tuple[PairedClaim, ...] = tuple(c for t in TABLES.values() for c 
 for _c in PAIRED_CLAIMS:  # every claim's metric has a unit: a new metric fails here, at import
     _unit(_c.metric)
 del _c
-
-
-JUDGED_IN = {"calibration": "headline", "robustness": "headline"}
-"""Tables whose claims are claims of another table on the same runs (the headline's ECE and FGSM claims): they are
-judged once, with the other table's Holm correction, so that no chapter gives the same test a second verdict."""
 
 
 def table_claims(table: str, scale: str) -> list[PairedClaim]:
@@ -147,12 +142,6 @@ def paired_claims(table: str, scale: str, out, *, dataset: str | None = None, se
     claims = table_claims(table, scale)
     if not claims:
         raise ValueError(f"no paired claims are declared for table {table!r}")
-    if table in JUDGED_IN:  # the same runs and claims as another table's: judged once, in that table's family
-        home = paired_claims(JUDGED_IN[table], scale, out, dataset=dataset, seeds=seeds)
-        frame = home[home["claim"].isin({c.statement for c in claims})].reset_index(drop=True)
-        frame.attrs.update(home.attrs)
-        frame.attrs["table"], frame.attrs["judged_in"] = table, JUDGED_IN[table]
-        return frame
     runs = row_runs(table, scale, out, dataset=dataset, seeds=seeds)
     if any(SELECTED_EPS_ROW in (c.a, c.b) for c in claims):
         selected = _selected_eps_key(scale, out, dataset, seeds)
@@ -179,6 +168,8 @@ def paired_claims(table: str, scale: str, out, *, dataset: str | None = None, se
         rows.append(_claim_row(c, r, padj, judge(r, padj, direction=c.direction, applicable=applicable)))
     frame = pd.DataFrame(rows)[list(_claim_row(claims[0], results[0], 0.0, "").keys())]
     frame.attrs["twins"] = {claims[i].statement: h for i, h in twins.items()}
+    if len(twins) == len(claims):  # every claim is a headline claim (calibration, robustness): judged there
+        frame.attrs["judged_in"] = TWIN_HOME
     frame.attrs["regime"] = _combined_regime(regimes)
     frame.attrs["regimes"] = regimes
     frame.attrs["table"] = table

@@ -265,7 +265,7 @@ def verdicts_by_scale(results_dirs: Mapping[str, Any], *, table: str = "headline
 
 VERDICT_TABLES: tuple[str, ...] = ("headline", "training_length", "ablation", "label_noise", "uci", "eps_validation")
 """The tables whose paired verdicts the introduction counts and the conclusions list, in the book's order (the
-calibration and robustness claims are the headline's, :data:`mixup_repro.claims.JUDGED_IN`: counted there once)."""
+calibration and robustness claims are the headline's, :data:`mixup_repro.claims.TWIN_HOME`: counted there once)."""
 
 
 def _unit_of(metric_label: str) -> str:
