@@ -613,10 +613,11 @@ def main_cmd(s: Session) -> int:
                 _stop(r, "the command's budget ran out" if not _TERM else "SIGTERM")
             s.say(f"{'budget' if not _TERM else 'SIGTERM'}: stopped {len(live)} unfinished run(s)")
             break
-        active = [r for r in live if not r.get("stopped")]
-        marks = {r["slot"]: _marks(r["progress"]) for r in active}
+        marks = {r["slot"]: _marks(r["progress"]) for r in live if not r.get("stopped")}
         done = {slot: (m[-1][0] if m else 0) for slot, m in marks.items()}
-        if active and min(done.values()) >= next_decision:
+        # a run that has trained all its epochs is finishing (final evaluation, results file): never stopped
+        active = [r for r in live if r["slot"] in done and done[r["slot"]] < s.sizes.epochs]
+        if active and min(done[r["slot"]] for r in active) >= next_decision:
             rates = [statistics.median(epoch_intervals(marks[r["slot"]])[-5:]) for r in active]
             measured = max(rates)
             left = [s.sizes.epochs - done[r["slot"]] for r in active]
