@@ -221,6 +221,22 @@ def _row_name(r, keys) -> str:
     return f"{r['row']} ({', '.join(vals)})" if vals else str(r["row"])
 
 
+def _pending_sentence(items: Sequence[tuple[str, str, str]]) -> str:
+    """The rows with no finished run, ``(key text, label, status)`` each, as one paragraph: grouped by key value
+    (e.g. the weight decay), then by status, so that neither is repeated on every row."""
+    groups: dict[str, dict[str, list[str]]] = {}
+    for key, label, st in items:
+        groups.setdefault(key, {}).setdefault(st, []).append(label)
+    parts = []
+    for key, by_status in groups.items():
+        body = "; ".join("; ".join(labels) + (f" ({st} each)" if len(labels) > 1 else f" ({st})")
+                         for st, labels in by_status.items())
+        parts.append(f"**{key}**: {body}" if key else body)
+    n = len(items)
+    return (f"No finished run yet ({n} row{'s' if n != 1 else ''}; finished / expected runs in brackets). "
+            + ". ".join(parts) + ".")
+
+
 def page_frame(df, metrics: Sequence[str] | None = None):
     """The in-page version of :func:`table_frame`: ``(frame, markdown)``.
 
@@ -242,7 +258,7 @@ def page_frame(df, metrics: Sequence[str] | None = None):
         if status[i] == "not run":
             not_run.setdefault(cell_text(r.get("note")) or "not run at this scale", []).append(i)
         elif status[i] in ("pending", "not selected") or int(done[i] or 0) == 0:
-            pending.append(f"{_row_name(r, keys)} ({status[i]})")
+            pending.append(i)
         else:
             keep.append(i)
     frame = frame.iloc[keep].reset_index(drop=True)
@@ -278,7 +294,7 @@ def page_frame(df, metrics: Sequence[str] | None = None):
                 names.append(_row_name(df.iloc[i], keys))
         notes.append(f"Not run at this scale ({reason}): " + "; ".join(names) + ".")
     if pending:
-        notes.append("No finished run yet (finished / expected): " + "; ".join(pending) + ".")
+        notes.append(_pending_sentence([(key_of[i], str(df.iloc[i]["row"]), str(status[i])) for i in pending]))
     frame = pd.DataFrame(frame)
     return frame, "\n\n".join(notes)
 

@@ -251,7 +251,15 @@ def paired_claims_markdown(frame, scale: str) -> str:
     shown["claim"] = [f"{c} ({src}; {m})" for c, src, m in zip(frame["claim"], frame["source"], frame["metric"])]
     shown["Δ [95 % CI]"] = [f"{d} {ci}".strip() for d, ci in zip(frame["Δ = A − B"], frame["95 % CI"])]
     shown = shown[["claim", "verdict", "A", "B", "Δ [95 % CI]", "p", "Holm p", "n"]]
-    lines = verdict_table(shown)
+    # a claim with no paired seed yet has no numbers: named in one sentence, not a row of blanks
+    import pandas as pd
+
+    empty = list(pd.to_numeric(frame["n"], errors="coerce").fillna(0) == 0)
+    lines = verdict_table(shown[[not e for e in empty]]) if not all(empty) else []
+    if any(empty):
+        names = [c for c, e in zip(frame["claim"], empty) if e]
+        lines += ["", f"*Not tested* yet, no paired seed finished ({len(names)} claim{'s' if len(names) != 1 else ''}): "
+                      + "; ".join(names) + "."]
     regime = frame.attrs.get("regime", {}).get("text", "not recorded")
     rules = VERDICT_REMINDER
     if any(str(m).startswith("error (") for m in frame["metric"]):

@@ -490,9 +490,10 @@ def plot_metric_bars(df, metric: str = "median_last10_error", *, category: str =
     """Horizontal bars of ``metric`` (mean over seeds, error bars ± std) for each row of a summary frame.
 
     ``category`` is the column on the vertical axis (``row`` labels, or ``dataset``), ``hue`` a column that
-    splits the bars (``weight decay``, ``model``, ``label noise``, or ``row``). Rows without finished runs
-    keep their label, with no bar. ``groups`` keeps only rows of those groups. With ``show_paper`` and a
-    numeric ``paper`` column (CIFAR runs), the published numbers are drawn as black diamonds.
+    splits the bars (``weight decay``, ``model``, ``label noise``, or ``row``). A category with no finished
+    run in any hue is left out (the x-axis label says how many; the table names them); one with runs in some
+    hues only keeps its label, with no bar for the others. ``groups`` keeps only rows of those groups. With
+    ``show_paper`` and a numeric ``paper`` column (CIFAR runs), the published numbers are drawn as black diamonds.
     """
 
     _style()
@@ -500,6 +501,10 @@ def plot_metric_bars(df, metric: str = "median_last10_error", *, category: str =
     if groups is not None:
         d = d[d["group"].isin(list(groups))]
     cats = list(dict.fromkeys(d[category].astype(str))) if len(d) else []
+    with_runs = [c for c in cats if (d.loc[d[category].astype(str) == c, "n_done"].fillna(0).astype(int) > 0).any()]
+    left_out = len(cats) - len(with_runs)
+    if with_runs:
+        cats = with_runs
     hues = list(dict.fromkeys(d[hue].astype(str))) if hue and len(d) else [None]
     fig, ax = plt.subplots(figsize=(8.5, max(2.6, 0.34 * len(cats) * max(1, len(hues)) ** 0.5 + 1.4)))
     height = 0.8 / max(1, len(hues))
@@ -529,7 +534,9 @@ def plot_metric_bars(df, metric: str = "median_last10_error", *, category: str =
     ax.set_yticks(np.arange(len(cats)))
     ax.set_yticklabels(cats, fontsize=9)
     ax.invert_yaxis()
-    ax.set_xlabel(metric_text(metric) + (", mean ± std over seeds" if drawn else ""))
+    ax.set_xlabel(metric_text(metric) + (", mean ± std over seeds" if drawn else "")
+                  + (f"\n({left_out} {'method' if category == 'row' else category}{'s' if left_out != 1 else ''} "
+                     "without a finished run left out)" if drawn and left_out else ""))
     ax.set_ylabel(category if category != "row" else "method")
     ax.set_title(title or f"{df.attrs.get('title', '')} ({df.attrs.get('scale', '')} scale)", fontsize=11)
     if not drawn:

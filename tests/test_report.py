@@ -453,8 +453,10 @@ def test_scale_comparison_shows_paper_scale_runs_when_present(tmp_path, empty):
     # the table's claims judged again on those runs: one seed of mixup, none of ERM -> not decided there
     text = chapters.scale_claims("headline", "cpu", cpu, tmp_path / "paper", paper_dataset="fashion-mnist")
     assert text.startswith("**At the paper's scale (fashion-mnist)**") and "Regime (paper scale)" in text
-    line = next(x for x in text.splitlines() if x.startswith("| mixup (α = 1) has a lower test error than ERM"))
-    assert "**not tested**" in line  # the same paired rule as the page's: no seed of ERM, so nothing paired
+    # the same paired rule as the page's: no seed of ERM, so nothing paired; named under the table, not a blank row
+    line = next(x for x in text.splitlines() if x.startswith("*Not tested* yet, no paired seed finished"))
+    assert "mixup (α = 1) has a lower test error than ERM" in line
+    assert not any(x.startswith("| mixup (α = 1) has a lower test error than ERM") for x in text.splitlines())
     assert chapters.scale_claims("headline", "cpu", cpu, tmp_path / "none", paper_dataset="fashion-mnist") == (
         "No verdicts at the paper's scale yet: there are no paper-scale runs of this table (fashion-mnist).")
     assert chapters.scale_claims("headline", "paper", cpu, tmp_path / "paper") == ""
@@ -489,7 +491,8 @@ def test_page_frame_names_the_rows_it_leaves_out_and_numbers_the_sources(tmp_pat
     # 12 rows the CPU scale does not run: one phrase per model, not one line of dashes per row
     assert ("Not run at this scale (too slow without a GPU): all 6 rows of model WRN-28-10; all 6 rows of model "
             "DenseNet-BC-190.") in notes
-    assert "No finished run yet (finished / expected): mixup α=0.2 (model PreAct ResNet-18) (0/5)" in notes
+    assert ("No finished run yet (4 rows; finished / expected runs in brackets). **model PreAct ResNet-18**: "
+            "mixup α=0.2; label smoothing ε=0.1; mixup + label smoothing ε=0.1; CutMix α=1 (0/5 each).") in notes
     html = views.collapsible_table_html(frame, max_rows=1, index=False)
     assert "<details><summary>Show the other 1 rows (2–2 of 2)</summary>" in html and "<th></th>" not in html
 

@@ -153,3 +153,18 @@ def test_a_claim_on_the_headline_runs_is_judged_once_in_the_headline_family(tmp_
     assert (twin["Holm p"], twin["verdict"], twin["n"]) == (ref["Holm p"], ref["verdict"], ref["n"]) and twin["n"] == 3
     assert "mixup (AC + RP) has a lower test error than ERM (weight decay 1e-4)" in abl.attrs["twins"]
     assert "repeat a claim of the headline table" in paired_claims_markdown(abl.reset_index(), "smoke")
+
+
+def test_claims_without_a_paired_seed_are_named_under_the_verdict_table_not_rows_of_blanks(tmp_path):
+    # the ablation with only its ERM and mixup rows at weight decay 1e-4: every other claim has n = 0
+    _write(tmp_path, "ablation", "cpu", [0, 1],
+           lambda key, cfg: (30.0 if key.startswith("ERM [") else 27.0 + cfg.seed)
+           if key.startswith(("ERM [weight decay=1e-4]", "mixup AC + RP [weight decay=1e-4]")) else None)
+    frame = paired_claims("ablation", "cpu", tmp_path)
+    md = paired_claims_markdown(frame, "cpu")
+    table = [ln for ln in md.splitlines() if ln.startswith("| ")][1:]
+    assert len(table) == int((frame["n"] > 0).sum()) >= 1
+    assert all("| 0 |" not in ln for ln in table)
+    empty = list(frame.loc[frame["n"] == 0, "claim"])
+    assert len(empty) >= 10
+    assert f"*Not tested* yet, no paired seed finished ({len(empty)} claims): " + "; ".join(empty) + "." in md
