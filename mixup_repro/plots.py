@@ -638,7 +638,8 @@ def plot_memorization(runs: Mapping[str, list], *, methods: Sequence[str] = ("ER
     _style()
     levels = list(dict.fromkeys(k.split("label noise=")[1].rstrip("]") for k in runs if "label noise=" in k))
     levels = levels or ["—"]
-    fig, axes = plt.subplots(1, len(levels), figsize=(4.6 * len(levels), 4.0), squeeze=False, sharey=True)
+    # narrow panels: the page shows the figure at about 700 px, so a wider one would shrink its text
+    fig, axes = plt.subplots(1, len(levels), figsize=(max(4.0, 2.5 * len(levels)), 3.9), squeeze=False, sharey=True)
     colors = dict(zip(methods, sns.color_palette("tab10", len(methods))))
     any_drawn = False
     for ax, lev in zip(axes[0], levels):
@@ -654,23 +655,23 @@ def plot_memorization(runs: Mapping[str, list], *, methods: Sequence[str] = ("ER
                 drawn = True
         ax.set_title(f"label noise {lev}", fontsize=11)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         ax.set_ylabel("training error (%)")
         ax.set_ylim(-2, 102)
         if not drawn:
             _note(ax, "no finished runs yet")
         any_drawn |= drawn
-    if any_drawn:
-        handles, labels = [], []
-        for ax in axes[0]:
-            for h, lab in zip(*ax.get_legend_handles_labels()):
-                if lab not in labels:
-                    handles.append(h)
-                    labels.append(lab)
-        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, -0.02))
-    fig.suptitle(title or "Memorization of corrupted labels: training error on corrupted (solid) and clean "
-                          "(dashed) labels")
-    fig.tight_layout(rect=(0, 0.16 if any_drawn else 0, 1, 1))
+    if any_drawn:  # one entry per method (its colour) and one per line style, not one per method and style
+        from matplotlib.lines import Line2D
+
+        shown = [m for m in methods if any(m in lab for ax in axes[0] for lab in ax.get_legend_handles_labels()[1])]
+        handles = [Line2D([], [], color=colors[m], lw=2) for m in shown]
+        handles += [Line2D([], [], color="black", ls="-"), Line2D([], [], color="black", ls="--")]
+        labels = shown + ["on the corrupted labels", "on the clean labels"]
+        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=9, bbox_to_anchor=(0.5, -0.01))
+    fig.suptitle(title or "Memorization: training error on the\ncorrupted (solid) and clean (dashed) labels",
+                 fontsize=11)
+    fig.tight_layout(rect=(0, 0.19 if any_drawn else 0, 1, 1))
     return fig
 
 
