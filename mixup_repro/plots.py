@@ -542,7 +542,11 @@ def plot_metric_bars(df, metric: str = "median_last10_error", *, category: str =
     if not drawn:
         _note(ax, "no finished runs yet")
     elif any(h is not None for h in hues) or "paper" in d.columns:
-        ax.legend(fontsize=8, loc="best")
+        handles, labels = ax.get_legend_handles_labels()
+        if handles:  # under the axes: inside, it covers the longest bars
+            fig.legend(handles, labels, loc="lower center", ncol=min(4, len(handles)), fontsize=8)
+            fig.tight_layout(rect=(0, 0.3 / fig.get_size_inches()[1] * (1 + (len(handles) - 1) // 4), 1, 1))
+            return fig
     fig.tight_layout()
     return fig
 
