@@ -433,17 +433,19 @@ def memorization_text(df, *, rows: Sequence[str] = ("ERM", "ERM + dropout p=0.5"
         if str(r["row"]) not in rows or int(r.get("n_done", 0) or 0) == 0 or is_missing(r.get(f"{metric}_mean")):
             continue
         v = float(r[f"{metric}_mean"])
+        sd = r.get(f"{metric}_std")
         word = ("memorized" if v <= near else "not memorized" if v >= chance - near else "partly memorized")
-        lines.append(f"- {r['row']}, label noise {cell_text(r.get('label noise'))}: {v:.1f} % "
-                     f"(n={int(r['n_done'])}): **{word}**")
+        lines.append(f"- {r['row']}, label noise {cell_text(r.get('label noise'))}: {v:.1f}"
+                     + ("" if is_missing(sd) else f" ± {float(sd):.1f}") + f" % (n={int(r['n_done'])}): **{word}**")
     what = (f"A network that has memorized the random labels of the corrupted samples has a training error near "
             f"0 % on them; one that predicts their true class instead has about {chance:.0f} % (chance: a "
             f"random label among {k} classes equals the true one with probability 1/{k}).")
     if not lines:
         return what + " No run of these rows has finished at this scale yet, so this page cannot say which of " \
                       "the two happened."
-    return (what + f" The final training error on the corrupted labels (mean over seeds; memorized: within "
-            f"{near:g} points of 0 %, not memorized: within {near:g} points of {chance:.0f} %):\n\n"
+    return (what + f" The final training error on the corrupted labels (mean ± std over seeds, the word read from "
+            f"the mean: memorized within {near:g} points of 0 %, not memorized within {near:g} points of "
+            f"{chance:.0f} %; the regime check above counts the seeds one by one):\n\n"
             + "\n".join(lines))
 
 # ----------------------------------------------------------------------------------------------------------
@@ -523,6 +525,9 @@ class TableChapter:
             return _markdown(f"{TABLES[self.name].notes['all']}\n\n**This page ({self.scale} scale):** "
                              f"{TABLES[self.name].notes.get(self.scale, '')}")
         text = f"**This page ({self.scale} scale).** {SCALE_NOTES[self.scale]}"
+        t = TABLES[self.name]
+        if t.scale_overrides.get(self.scale) and t.notes.get(self.scale):  # e.g. label noise: smaller, longer runs
+            text += f"\n\n**This table differs from that protocol.** {t.notes[self.scale]}"
         if self.scale != "paper":
             text += f"\n\n**For comparison, the paper's scale.** {SCALE_NOTES['paper']}"
         return _markdown(text)

@@ -83,32 +83,35 @@ def _row_config(table: Table, row: Row, scale: str, dataset, seed: int) -> Train
     return TrainConfig(**d)
 
 
-SHARED_WITH = "headline"
-"""The table whose seeds a run shared with another image table follows: a row of another image table whose runs are
-a headline row's (the same config, hence the same run id and results files) gets at least the headline row's number
-of seeds, so chapters that read the headline's runs (calibration, robustness, the 30-epoch training length, the
-ablation's and the ε table's shared rows) show all of them."""
-
 _SHARED_SEEDS: dict = {}
 
 
 def _shared_seeds(scale: str, dataset) -> dict[str, int]:
-    """Run id (of seed 0) -> seeds of the :data:`SHARED_WITH` table's runnable rows at ``scale`` on ``dataset``."""
+    """Run id (of seed 0) -> the most seeds any image table's row with that run asks for at ``scale`` on
+    ``dataset``: rows of two tables with the same config are the same runs (the same run id and results files),
+    so every table that reads them expects, and shows, all of them (the headline's 5 seeds in calibration,
+    robustness, the 30-epoch training length and the ablation; the ε table's test rows in the ablation)."""
     key = (scale, dataset)
     if key not in _SHARED_SEEDS:
-        ref = TABLES[SHARED_WITH]
-        _SHARED_SEEDS[key] = {run_id(_row_config(ref, r, scale, dataset, 0)): ref.row_seeds(r, scale)
-                              for r in ref.rows if r.runnable(scale)}
+        most: dict[str, int] = {}
+        for t in TABLES.values():
+            if t.kind != "image":
+                continue
+            for r in t.rows:
+                if r.runnable(scale):
+                    rid = run_id(_row_config(t, r, scale, dataset, 0))
+                    most[rid] = max(most.get(rid, 0), t.row_seeds(r, scale))
+        _SHARED_SEEDS[key] = most
     return _SHARED_SEEDS[key]
 
 
 def _row_seed_list(table: Table, row: Row, scale: str, seeds, dataset=None) -> list[int]:
-    """The seeds of ``row``: ``seeds`` when given, else the row's number at ``scale`` (at least the headline's when
-    the row's runs are a headline row's, see :data:`SHARED_WITH`)."""
+    """The seeds of ``row``: ``seeds`` when given, else the row's number at ``scale``, or more when another image
+    table's row is the same runs and asks for more (see :func:`_shared_seeds`)."""
     if seeds is not None:
         return list(seeds)
     n = table.row_seeds(row, scale)
-    if table.kind == "image" and table.name != SHARED_WITH:
+    if table.kind == "image":
         n = max(n, _shared_seeds(scale, dataset).get(run_id(_row_config(table, row, scale, dataset, 0)), 0))
     return list(range(n))
 

@@ -76,6 +76,7 @@ def readme_summary(results_dir="results", speed_dir=None) -> str:
     """
     from .claims import paired_claims, paired_claims_markdown
     from .experiments import SCALE_DATASETS, SCALE_NOTES, TABLES, summarize
+    from .summary import selection_margin_text
 
     root = Path(results_dir)
     _check_results_root(root)
@@ -107,7 +108,8 @@ def readme_summary(results_dir="results", speed_dir=None) -> str:
             if name == "eps_validation":
                 sel = df.attrs.get("selected_eps")
                 text.append("Selected ε: " + ("pending (validation runs incomplete)." if sel is None else
-                                              f"{sel:g}" + (" (= mixup)." if sel == 0 else ".")))
+                                              f"{sel:g}" + (" (= mixup)." if sel == 0 else "."))
+                            + selection_margin_text(df.attrs))
             if sources:
                 text.append("Sources: " + "; ".join(f"{ref} {s}" for s, ref in sources.items())
                             + (". The published numbers are CIFAR test errors (%), for orientation only."

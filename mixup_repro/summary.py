@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .declare import BASE_METRICS, METRIC_NAMES
 from .files import atomic_write_bytes
+from .frames import is_missing
 from .metrics import overconfidence
 from .plan import plan_table
 from .results import read_or_warn
@@ -147,6 +148,12 @@ def _eps_selection(df, plan):
     df.attrs.update(attrs)
     df.attrs["selected_eps"] = selected
     df.attrs["validation_curve"] = {e: float(df.loc[i, stat]) for e, i in val.items()}
+    if selected is not None and len(complete) > 1:  # how clear the choice is: the gap to the runner-up
+        runner = min((e for e in complete if e != selected), key=lambda e: (df.loc[complete[e], stat], e))
+        sd = df.loc[complete[selected], stat.replace("_mean", "_std")]
+        df.attrs["selection_margin"] = {"runner_up": runner, "gap": float(df.loc[complete[runner], stat])
+                                        - float(df.loc[complete[selected], stat]),
+                                        "std": None if is_missing(sd) else float(sd)}
     return df
 
 
@@ -222,12 +229,25 @@ def format_table(df) -> str:
     if "selected_eps" in attrs:
         sel = attrs["selected_eps"]
         notes.append("Selected ε: " + ("pending (validation runs incomplete)" if sel is None else
-                                       "0 (= mixup)" if sel == 0 else eps_str(sel)) + ".")
+                                       "0 (= mixup)" if sel == 0 else eps_str(sel)) + "." + selection_margin_text(attrs))
     if any(df.get("status", []) == "not run"):
         reasons = sorted({str(x) for x in df.loc[df["status"] == "not run", "note"] if str(x)})
         notes += [f"Rows marked 'not run' are not run at {attrs.get('scale', '')} scale: {x}." for x in reasons]
     notes.append("Cells are mean ± std over seeds (std omitted for one seed); 'runs' is done / expected.")
     return head + "\n" + "\n".join(lines) + "\n\n" + "\n\n".join(n for n in notes if n) + "\n"
+
+
+def selection_margin_text(attrs) -> str:
+    """How far the selected ε's validation error is ahead of the runner-up's, against the seeds' spread."""
+    m = attrs.get("selection_margin")
+    if not m:
+        return ""
+    text = (f" Its validation error is {m['gap']:.2f} points below the runner-up's (ε={eps_str(m['runner_up'])})")
+    if m["std"] is None:
+        return text + "; one seed, no spread to compare with."
+    return text + (f", less than the standard deviation over seeds ({m['std']:.2f}): the choice is within seed "
+                   "noise, and another draw of seeds could pick another ε." if m["gap"] < m["std"] else
+                   f", more than the standard deviation over seeds ({m['std']:.2f}).")
 
 
 def write_summary(df, out, name: str) -> tuple[Path, Path]:

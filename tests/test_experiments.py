@@ -322,7 +322,7 @@ def test_cutmix_rows_are_beyond_the_paper_and_share_their_runs():
     head = ex.table_configs("headline", "cpu", rows=["CutMix α=1"])
     abl = ex.table_configs("ablation", "cpu", rows=["CutMix α=1"])
     assert [k for k, _ in head] == ["CutMix α=1 [model=PreAct ResNet-18]"] * 5  # the headline's 5 paired seeds
-    # at 1e-4 the ablation's row is the headline's runs, so it expects all 5 of its seeds (plan.SHARED_WITH)
+    # at 1e-4 the ablation's row is the headline's runs, so it expects all 5 of its seeds (plan._shared_seeds)
     assert [k for k, _ in abl] == ["CutMix α=1 [weight decay=1e-4]"] * 5 + ["CutMix α=1 [weight decay=5e-4]"]
     assert [run_id(c) for _, c in head] == [run_id(c) for _, c in abl[:5]]  # the same runs, computed once
     assert all(c.method == "cutmix" and c.dataset == "cifar10" for _, c in head + abl)

@@ -470,9 +470,9 @@ def test_memorization_text_follows_the_numbers(empty):
                                        ("ERM + dropout p=0.5", "50%"): (45.0, 3.0, 2)}, metric=m)
     df.attrs["dataset"] = "cifar10"
     text = chapters.memorization_text(df)
-    assert "- ERM, label noise 20%: 2.5 % (n=2): **memorized**" in text
-    assert "- mixup α=8, label noise 20%: 89.0 % (n=2): **not memorized**" in text
-    assert "- ERM + dropout p=0.5, label noise 50%: 45.0 % (n=2): **partly memorized**" in text
+    assert "- ERM, label noise 20%: 2.5 ± 0.5 % (n=2): **memorized**" in text
+    assert "- mixup α=8, label noise 20%: 89.0 ± 1.0 % (n=2): **not memorized**" in text
+    assert "- ERM + dropout p=0.5, label noise 50%: 45.0 ± 3.0 % (n=2): **partly memorized**" in text
     assert "No run" not in text
     df.attrs["dataset"] = "cifar100"
     assert "about 99 %" in chapters.memorization_text(df)
