@@ -386,7 +386,8 @@ def plot_mixed_examples(x_a, x_b, y_a: int, y_b: int, class_names: Sequence[str]
     y = torch.tensor([int(y_a), int(y_b)])
     lambdas = [check_real("lambda", lam, low=0.0, high=1.0) for lam in lambdas]
     _style()
-    fig, axes = plt.subplots(1, len(lambdas), figsize=(2.4 * len(lambdas), 3.4), squeeze=False,
+    # about 1.5 in per image: the page shows the figure at about 700 px, so its text keeps nearly its size
+    fig, axes = plt.subplots(1, len(lambdas), figsize=(max(3.0, 1.5 * len(lambdas)), 3.0), squeeze=False,
                              layout="constrained")
     for ax, lam in zip(axes[0], lambdas):
         out = mix(x, y, num_classes=k, lam=lam, index=torch.tensor([1, 0]), label_smoothing=eps)
@@ -395,13 +396,14 @@ def plot_mixed_examples(x_a, x_b, y_a: int, y_b: int, class_names: Sequence[str]
         t = out.targets[0]
         caption = "\n".join(f"{class_names[c]}: {float(t[c]):.2f}" for c in (int(y_a), int(y_b)))
         ax.set_title(f"λ = {lam:g}", fontsize=10)
-        ax.set_xlabel(caption, fontsize=8)
-        ax.set_ylabel("mixed input" if ax is axes[0][0] else "")
+        ax.set_xlabel(caption, fontsize=8.5)
+        ax.set_ylabel("mixed input" if ax is axes[0][0] else "", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
     others = f"; every other class {eps / k:.3g}" if eps > 0 else ""
-    fig.suptitle(f"mixup of two images, formula (1), and their targets, formula (2) with ε = {eps:g}{others}")
+    fig.suptitle(f"mixup of two images, formula (1), and their targets,\nformula (2) with ε = {eps:g}{others}",
+                 fontsize=10)
     return fig
 
 

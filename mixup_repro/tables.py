@@ -506,7 +506,11 @@ def _training_length() -> Table:
                       "The question: does mixup lose to ERM when training is short (ERM has not fitted its data "
                       "yet) and win once ERM interpolates? 30 epochs is the CPU scale's length: those rows are the "
                       "headline's runs (all its seeds). The final error is compared: the authors' 'median of the "
-                      "last 10 epochs' would span most of a 5- or 10-epoch run.",
+                      "last 10 epochs' would span most of a 5- or 10-epoch run. So the 30-epoch claim is the "
+                      "headline's mixup-against-ERM comparison on the same runs with another statistic (the final "
+                      "error, not the median of the last 10 epochs) and another Holm family (this table's claims, "
+                      "not the headline's): the two verdicts can differ although the runs are the same; compare "
+                      "their Δ and 95 % CI, which the correction does not change.",
                "paper": "The lengths are the CPU scale's; at the paper's scale this table is a short-training probe.",
                "cpu": "3 paired seeds per length, 5 at 30 epochs (the headline's)."},
         claims=tuple(c(f"mixup_vs_erm_{e}ep", f"mixup (α = 1) has a lower final test error than ERM after {e} epochs",
