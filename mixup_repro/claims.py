@@ -248,7 +248,10 @@ def paired_claims_markdown(frame, scale: str) -> str:
     """The frame as a markdown table (nothing truncated), the regime line and the verdict rules."""
     shown = frame.rename(columns={"mean A": "A", "mean B": "B"})
     # narrower: the source and the metric go with the claim, the CI with Δ
-    shown["claim"] = [f"{c} ({src}; {m})" for c, src, m in zip(frame["claim"], frame["source"], frame["metric"])]
+    twins = frame.attrs.get("twins", {})
+    shown["claim"] = [f"{c} ({src}; {m})" + (f" — the {TWIN_HOME} table's claim on the same runs, counted there"
+                                               if c in twins else "")
+                      for c, src, m in zip(frame["claim"], frame["source"], frame["metric"])]
     shown["Δ [95 % CI]"] = [f"{d} {ci}".strip() for d, ci in zip(frame["Δ = A − B"], frame["95 % CI"])]
     shown = shown[["claim", "verdict", "A", "B", "Δ [95 % CI]", "p", "Holm p", "n"]]
     # a claim with no paired seed yet has no numbers: named in one sentence, not a row of blanks
@@ -291,9 +294,12 @@ def _holm_scope(frame) -> str:
                  if twins else "")
     own = frame[~frame["claim"].isin(set(twins))]
     tested = int((own["n"] >= 2).sum())
+    def claims(n):
+        return f"{n} claim{'s' if n != 1 else ''}"
+
     if tested == len(own):
-        return f"the {len(own)} claims of this table{twin_text}"
-    return (f"the {tested} claims of this table tested so far (of {len(own)}; the others have fewer than 2 paired "
+        return f"the {claims(len(own))} of this table{twin_text}"
+    return (f"the {claims(tested)} of this table tested so far (of {len(own)}; the others have fewer than 2 paired "
             f"seeds){twin_text}")
 
 

@@ -166,7 +166,9 @@ def test_a_claim_on_the_headline_runs_is_judged_once_in_the_headline_family(tmp_
     ref = home.loc["mixup (α = 1) has a lower test error than ERM"]
     assert (twin["Holm p"], twin["verdict"], twin["n"]) == (ref["Holm p"], ref["verdict"], ref["n"]) and twin["n"] == 3
     assert "mixup (AC + RP) has a lower test error than ERM (weight decay 1e-4)" in abl.attrs["twins"]
-    assert "repeat a claim of the headline table" in paired_claims_markdown(abl.reset_index(), "smoke")
+    abl_md = paired_claims_markdown(abl.reset_index(), "smoke")
+    assert "repeat a claim of the headline table" in abl_md
+    assert "— the headline table's claim on the same runs, counted there" in abl_md  # marked in its row too
 
 
 def test_claims_without_a_paired_seed_are_named_under_the_verdict_table_not_rows_of_blanks(tmp_path):
