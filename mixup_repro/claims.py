@@ -10,6 +10,7 @@ regime check, and the verdict word; :func:`paired_claims_markdown` and :func:`di
 from __future__ import annotations
 
 import math
+import re
 
 from .declare import PairedClaim
 from .plan import row_runs
@@ -338,9 +339,11 @@ def discussion(frame, scale: str) -> str:
         rows = done[done["verdict"] == verdict]
         if rows.empty:
             continue
-        items = "; ".join(f"{r['claim']} (Δ = {r['Δ = A − B']} {_delta_unit(r['metric'])}, 95 % CI "
-                          f"{r['95 % CI']}, {p_phrase('Holm p', r['Holm p'])}, n = {r['n']})" for _, r in rows.iterrows())
-        parts.append(f"*{verdict.capitalize()}*: {items}.")
+        # one bullet per claim: a paragraph of a dozen claims with their numbers cannot be read
+        items = "\n".join(f"- {r['claim']}: Δ = {r['Δ = A − B']} {_delta_unit(r['metric'])}, 95 % CI "
+                           f"{r['95 % CI']}, {p_phrase('Holm p', r['Holm p'])}, n = {r['n']}"
+                           for _, r in rows.iterrows())
+        parts.append(f"\n\n*{verdict.capitalize()}* ({len(rows)} claim{'s' if len(rows) != 1 else ''}):\n\n{items}\n\n")
     n_min = int(done["n"].min())
     if n_min < 5:
         from scipy import stats as st
@@ -353,7 +356,7 @@ def discussion(frame, scale: str) -> str:
         parts.append(f"{len(pending)} claim(s) have fewer than 2 paired seeds and are *not tested* yet.")
     parts.append(f"All of this is at the {scale} scale only; it says nothing directly about the paper's full-size, "
                  "200-epoch runs.")
-    return " ".join(parts)
+    return re.sub(r"[ ]*\n{2,}[ ]*", "\n\n", " ".join(parts)).strip()
 
 
 def regime_line(table: str, scale: str, out, *, dataset: str | None = None, seeds=None) -> str:
