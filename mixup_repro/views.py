@@ -187,6 +187,8 @@ def collapsible_table_html(frame, max_rows: int = 15, *, what: str = "rows", ind
     ``<details>`` block (closed by default; its summary says how many rows it holds); ``index=False`` leaves the
     index out."""
     max_rows = check_int("max_rows", max_rows, low=1)
+    if index and any(n is not None for n in frame.index.names):  # a named index (e.g. "#") in the header row,
+        frame, index = frame.reset_index(), False                # not on a second header row of its own
     head = frame.iloc[:max_rows].to_html(border=0, index=index)
     if len(frame) <= max_rows:
         return head

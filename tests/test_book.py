@@ -254,7 +254,8 @@ def test_results_table_is_formatted_per_column_and_long_tables_collapse():
     assert list(f.index[:2]) == [1, 2]
     html = views.collapsible_table_html(f, max_rows=15)
     shown, hidden = html.split("<details>")
-    assert shown.count("<tr>") == 1 + 15 and hidden.count("<tr>") == 1 + 5  # header + rows
+    assert shown.count("<tr>") == 15 and hidden.count("<tr>") == 5  # the rows; the header is one styled row,
+    assert shown.split("</thead>")[0].count("<tr") == 1 and "<th>#</th>" in shown  # the index name in it
     assert "Show the other 5 rows (16–20 of 20)" in hidden
     assert "<details>" not in views.collapsible_table_html(f.iloc[:15], max_rows=15)
     assert views.common_settings_text({"weight_decay": 0.0001, "lr": 0.05, "subset": float("nan")}) == \

@@ -532,3 +532,11 @@ def test_p_values_read_as_sentences_and_verdict_words_are_reminded_not_redefined
     assert p_phrase("Holm p", "< 0.001") == "Holm p < 0.001" and p_phrase("Holm p", "0.053") == "Holm p = 0.053"
     assert all(f"*{w}*" in VERDICT_REMINDER for w in VERDICT_RULES)
     assert "memorised" in VERDICT_RULES["not applicable"] or "corrupted labels" in VERDICT_RULES["not applicable"]
+
+
+def test_a_named_index_shares_the_header_row():
+    frame = pd.DataFrame({"method": ["erm", "mixup"], "error (%)": ["1.00", "0.90"]},
+                         index=pd.RangeIndex(1, 3, name="#"))
+    html = views.collapsible_table_html(frame)
+    header = html.split("</thead>")[0]
+    assert header.count("<tr") == 1 and "<th>#</th>" in header and "<td>1</td>" in html
