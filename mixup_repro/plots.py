@@ -578,7 +578,8 @@ def plot_alpha_sweep(df, metric: str = "median_last10_error", *, title: str | No
         x = [alphas[i] for i in order]
         y = [float(sub.iloc[i][f"{metric}_mean"]) for i in order]
         e = [0.0 if is_missing(sub.iloc[i][f"{metric}_std"]) else float(sub.iloc[i][f"{metric}_std"]) for i in order]
-        ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=name)
+        of = int(d["row"].astype(str).str.startswith(prefix).sum())
+        ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=f"{name} ({len(x)} of {of} α values run)")
         ticks.update(x)
         drawn = True
     ax.set_xscale("log")

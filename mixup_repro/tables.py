@@ -227,7 +227,8 @@ def _label_noise() -> Table:
         metrics=("best_error", "final_error", "train_error_noisy_labels", "train_error_clean_labels"),
         extra=("best_error", "train_error_noisy_labels", "train_error_clean_labels"),
         notes={"all": "A corrupted label is replaced by a uniformly random class (it may equal the true one). "
-                      "Test errors are on clean test labels: best = lowest of all epochs, final = last epoch. "
+                      "Test errors are on clean test labels: best = lowest of all epochs (the paper's statistic; "
+                      "chosen on the test set, so it flatters every row), final = last epoch. "
                       "Training errors are of the final model on the training set: 'corrupted labels' against "
                       "the random labels of the corrupted samples (low = memorized), 'clean labels' on the "
                       "uncorrupted samples. Dropout (before the classifier) uses p = 0.5 and mixup + dropout "
