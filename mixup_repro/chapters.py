@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ._checks import check_bool, check_choice, check_int
 from .experiments import select_rows, table_dataset
-from .frames import cell_text, has_results, is_missing, metric_text, runnable
+from .frames import cell_text, count_text, has_results, is_missing, metric_text, runnable
 from .params import check_path, check_rows, check_seeds, optional, resolve_results_dir, validate_params
 
 __all__ = ["check_params", "setup", "TableChapter", "table_view", "status_text", "table_frame", "page_frame",
@@ -233,7 +233,7 @@ def _pending_sentence(items: Sequence[tuple[str, str, str]]) -> str:
                          for st, labels in by_status.items())
         parts.append(f"**{key}**: {body}" if key else body)
     n = len(items)
-    return (f"No finished run yet ({n} row{'s' if n != 1 else ''}; finished / expected runs in brackets). "
+    return (f"No finished run yet ({count_text(n, 'row')}; finished / expected runs in brackets). "
             + ". ".join(parts) + ".")
 
 

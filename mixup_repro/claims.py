@@ -13,6 +13,7 @@ import math
 import re
 
 from .declare import PairedClaim
+from .frames import count_text
 from .plan import row_runs
 from .scales import fgsm_key, scale_fgsm
 from .stats import holm, judge, paired_difference, regime_check
@@ -247,6 +248,8 @@ def verdict_table(frame) -> list[str]:
 
 def paired_claims_markdown(frame, scale: str) -> str:
     """The frame as a markdown table (nothing truncated), the regime line and the verdict rules."""
+    import pandas as pd
+
     shown = frame.rename(columns={"mean A": "A", "mean B": "B"})
     # narrower: the source and the metric go with the claim, the CI with Δ
     twins = frame.attrs.get("twins", {})
@@ -256,13 +259,11 @@ def paired_claims_markdown(frame, scale: str) -> str:
     shown["Δ [95 % CI]"] = [f"{d} {ci}".strip() for d, ci in zip(frame["Δ = A − B"], frame["95 % CI"])]
     shown = shown[["claim", "verdict", "A", "B", "Δ [95 % CI]", "p", "Holm p", "n"]]
     # a claim with no paired seed yet has no numbers: named in one sentence, not a row of blanks
-    import pandas as pd
-
     empty = list(pd.to_numeric(frame["n"], errors="coerce").fillna(0) == 0)
     lines = verdict_table(shown[[not e for e in empty]]) if not all(empty) else []
     if any(empty):
         names = [c for c, e in zip(frame["claim"], empty) if e]
-        lines += ["", f"*Not tested* yet, no paired seed finished ({len(names)} claim{'s' if len(names) != 1 else ''}): "
+        lines += ["", f"*Not tested* yet, no paired seed finished ({count_text(len(names), 'claim')}): "
                       + "; ".join(names) + "."]
     regime = frame.attrs.get("regime", {}).get("text", "not recorded")
     rules = VERDICT_REMINDER
@@ -295,12 +296,9 @@ def _holm_scope(frame) -> str:
                  if twins else "")
     own = frame[~frame["claim"].isin(set(twins))]
     tested = int((own["n"] >= 2).sum())
-    def claims(n):
-        return f"{n} claim{'s' if n != 1 else ''}"
-
     if tested == len(own):
-        return f"the {claims(len(own))} of this table{twin_text}"
-    return (f"the {claims(tested)} of this table tested so far (of {len(own)}; the others have fewer than 2 paired "
+        return f"the {count_text(len(own), 'claim')} of this table{twin_text}"
+    return (f"the {count_text(tested, 'claim')} of this table tested so far (of {len(own)}; the others have fewer than 2 paired "
             f"seeds){twin_text}")
 
 
@@ -343,7 +341,7 @@ def discussion(frame, scale: str) -> str:
         items = "\n".join(f"- {r['claim']}: Δ = {r['Δ = A − B']} {_delta_unit(r['metric'])}, 95 % CI "
                            f"{r['95 % CI']}, {p_phrase('Holm p', r['Holm p'])}, n = {r['n']}"
                            for _, r in rows.iterrows())
-        parts.append(f"\n\n*{verdict.capitalize()}* ({len(rows)} claim{'s' if len(rows) != 1 else ''}):\n\n{items}\n\n")
+        parts.append(f"\n\n*{verdict.capitalize()}* ({count_text(len(rows), 'claim')}):\n\n{items}\n\n")
     n_min = int(done["n"].min())
     if n_min < 5:
         from scipy import stats as st

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-__all__ = ["METRIC_TEXT", "metric_text", "metric_digits", "display_factor", "cell_text", "is_missing",
+__all__ = ["METRIC_TEXT", "metric_text", "metric_digits", "display_factor", "cell_text", "count_text", "is_missing",
            "runnable", "key_values", "pick_row", "has_results"]
 
 METRIC_TEXT = {
@@ -48,6 +48,11 @@ def cell_text(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     return str(v)
+
+
+def count_text(n: int, word: str) -> str:
+    """``n`` and ``word``, plural unless ``n`` is 1: ``count_text(1, "claim") == "1 claim"``, ``"3 claims"``."""
+    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 def is_missing(v) -> bool:

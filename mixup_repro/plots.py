@@ -33,7 +33,7 @@ from .figure_data import (
     reliability_ece,
     target_statistics,
 )
-from .frames import METRIC_TEXT, display_factor, is_missing, metric_text, runnable
+from .frames import METRIC_TEXT, count_text, display_factor, is_missing, metric_text, runnable
 from .mixing import mix, sample_lambda
 
 __all__ = [
@@ -537,7 +537,7 @@ def plot_metric_bars(df, metric: str = "median_last10_error", *, category: str =
     ax.set_yticklabels(cats, fontsize=9)
     ax.invert_yaxis()
     ax.set_xlabel(metric_text(metric) + (", mean ± std over seeds" if drawn else "")
-                  + (f"\n({left_out} {'method' if category == 'row' else category}{'s' if left_out != 1 else ''} "
+                  + (f"\n({count_text(left_out, 'method' if category == 'row' else category)} "
                      "without a finished run left out)" if drawn and left_out else ""))
     ax.set_ylabel(category if category != "row" else "method")
     ax.set_title(title or f"{df.attrs.get('title', '')} ({df.attrs.get('scale', '')} scale)", fontsize=11)
