@@ -541,15 +541,15 @@ def plot_metric_bars(df, metric: str = "median_last10_error", *, category: str =
                      "without a finished run left out)" if drawn and left_out else ""))
     ax.set_ylabel(category if category != "row" else "method")
     ax.set_title(title or f"{df.attrs.get('title', '')} ({df.attrs.get('scale', '')} scale)", fontsize=11)
+    bottom = 0.0
     if not drawn:
         _note(ax, "no finished runs yet")
     elif any(h is not None for h in hues) or "paper" in d.columns:
         handles, labels = ax.get_legend_handles_labels()
         if handles:  # under the axes: inside, it covers the longest bars
             fig.legend(handles, labels, loc="lower center", ncol=min(4, len(handles)), fontsize=8)
-            fig.tight_layout(rect=(0, 0.3 / fig.get_size_inches()[1] * (1 + (len(handles) - 1) // 4), 1, 1))
-            return fig
-    fig.tight_layout()
+            bottom = 0.3 / fig.get_size_inches()[1] * (1 + (len(handles) - 1) // 4)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     return fig
 
 
@@ -671,7 +671,8 @@ def plot_memorization(runs: Mapping[str, list], *, methods: Sequence[str] = ("ER
     if any_drawn:  # one entry per method (its colour) and one per line style, not one per method and style
         from matplotlib.lines import Line2D
 
-        shown = [m for m in methods if any(m in lab for ax in axes[0] for lab in ax.get_legend_handles_labels()[1])]
+        drawn_labels = {lab for ax in axes[0] for lab in ax.get_legend_handles_labels()[1]}
+        shown = [m for m in methods if any(lab.startswith(f"{m}, ") for lab in drawn_labels)]
         handles = [Line2D([], [], color=colors[m], lw=2) for m in shown]
         handles += [Line2D([], [], color="black", ls="-"), Line2D([], [], color="black", ls="--")]
         labels = shown + ["on the corrupted labels", "on the clean labels"]
