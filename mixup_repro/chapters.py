@@ -63,6 +63,7 @@ _PARAM_CHECKS = {
     "results_dir": optional(check_path),
     "paper_results_dir": optional(check_path),
     "speech_results_dir": optional(check_path),
+    "gan_results_dir": optional(check_path),
     "run_missing": check_bool,
     "max_live_runs": optional(lambda n, v: check_int(n, v, low=0)),
     "data_dir": optional(check_path),
@@ -76,8 +77,8 @@ def check_params(**params) -> dict:
     UCI set of :data:`~mixup_repro.experiments.UCI_DATASETS` for the UCI chapter, or None for the table's
     default / all), ``seeds`` (None or a list of distinct integers >= 0), ``rows`` (None, or row labels, keys
     or key values, or a name of :data:`ROW_PRESETS` such as ``"core"``), ``results_dir`` and
-    ``paper_results_dir`` (a path, or None), ``speech_results_dir`` (the conclusions' speech results, a path or
-    None), ``run_missing`` (true or false), ``max_live_runs`` (None or an
+    ``paper_results_dir`` (a path, or None), ``speech_results_dir`` and ``gan_results_dir`` (the speech and GAN results
+    that the introduction and the conclusions count, a path or None), ``run_missing`` (true or false), ``max_live_runs`` (None or an
     integer >= 0), ``data_dir`` (None for the default data folder, or a path). Raises ``ValueError`` naming the parameter; also when ``results_dir`` names a folder that does
     not exist while ``run_missing`` is false (nothing would fill the tables: a typo, or runs not computed yet).
     """
@@ -88,12 +89,6 @@ def check_params(**params) -> dict:
                          "run_missing is false: every table would be empty; give a folder of results files (e.g. "
                          "results/cpu), or run_missing true to compute the runs into it")
     return out
-
-
-
-
-
-
 
 
 @contextlib.contextmanager

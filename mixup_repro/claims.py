@@ -16,7 +16,7 @@ from .declare import PairedClaim
 from .frames import count_text
 from .plan import row_runs
 from .scales import fgsm_key, scale_fgsm
-from .stats import holm, judge, paired_difference, regime_check
+from .stats import format_p, holm, judge, paired_difference, regime_check
 from .summary import run_metric, summarize
 from .tables import SELECTED_EPS_ROW, TABLES, eps_label
 
@@ -217,9 +217,7 @@ def _delta_unit(metric_label: str) -> str:
     return "pp" if unit == "%" else unit
 
 
-def _p(p: float) -> str:
-    """A p-value as shown: ``< 0.001`` or three decimals."""
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+_p = format_p  # a p-value as shown: ``< 0.001`` or three decimals
 
 
 def p_phrase(name: str, shown: str) -> str:

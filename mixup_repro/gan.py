@@ -12,7 +12,9 @@ from typing import Any
 
 from ._checks import check_choice, check_int, check_real
 from .gan_report import (
+    GAN_SOURCE,
     cpu_time_note,
+    gan_claims,
     gan_metrics_frame,
     outcome_markdown,
     outcome_table,
@@ -49,6 +51,7 @@ from .gan_train import (
 
 __all__ = [
     "GAN_GENERATOR_LOSSES",
+    "GAN_SOURCE",
     "GAN_METRICS",
     "GAN_PROBLEMS",
     "GAN_SCHEMA",
@@ -57,6 +60,7 @@ __all__ = [
     "GANGenerator",
     "discriminator_loss",
     "energy_distance",
+    "gan_claims",
     "gan_metrics_frame",
     "gan_run_id",
     "gan_runs",

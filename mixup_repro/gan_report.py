@@ -16,7 +16,9 @@ from ._checks import check_choice, check_real
 from .gan_train import GAN_METRICS, GAN_PROBLEMS, GANConfig
 
 __all__ = [
+    "GAN_SOURCE",
     "cpu_time_note",
+    "gan_claims",
     "gan_metrics_frame",
     "outcome_markdown",
     "outcome_table",
@@ -51,27 +53,27 @@ def gan_metrics_frame(runs: Iterable[Mapping]):
     return pd.DataFrame(rows)
 
 
-def _verdict(lo: float, hi: float, direction: int) -> str:
-    """*reproduced*, *not detected* or *reversed*: where the interval ``[lo, hi]`` lies against 0 and ``direction``."""
-    if not (lo == lo and hi == hi) or lo <= 0 <= hi:
-        return "not detected"
-    return "reproduced" if (lo > 0) == (direction > 0) else "reversed"
+GAN_SOURCE = "paper (Section 3.7, Figure 5)"
+"""The source of the GAN claims (:func:`gan_claims`)."""
 
 
 def paired_comparison(runs: Iterable[Mapping], *, statistic: str = "late", confidence: float = 0.95):
-    """mixup − ERM per problem and metric, paired by seed, with a t confidence interval.
+    """mixup − ERM per problem and metric, paired by seed, with a t confidence interval and the book's verdict.
 
     ``statistic`` is ``late`` (each run's mean over the evaluations of the last quarter of training) or
     ``final`` (the last evaluation). Rows: problem, metric, n (seeds present in both variants), the ERM and
-    mixup means, the mean paired difference Δ, its ``confidence`` t interval (:func:`scipy.stats.t.interval`
-    with n − 1 degrees of freedom; a zero spread gives the point Δ), the p-value of
-    :func:`scipy.stats.ttest_rel`, the per-seed differences, and the verdict: *reproduced* (the interval
-    excludes 0 in the paper's direction: more modes, more high-quality points, a smaller energy distance),
-    *not detected* (it includes 0), *reversed* (it excludes 0 against the paper).
+    mixup means, the mean paired difference Δ, its ``confidence`` t interval and the p-value of the paired t
+    test (:func:`mixup_repro.stats.paired_difference`: :func:`scipy.stats.ttest_rel`; a zero spread gives the
+    point Δ), the p-value Holm-corrected over every row of the table (:func:`mixup_repro.stats.holm`), the
+    per-seed differences, and the verdict word of :func:`mixup_repro.stats.judge`, as in every chapter:
+    *reproduced* (Holm p < 0.05 and Δ in the paper's direction: more modes, more high-quality points, a smaller
+    energy distance), *reversed* (Holm p < 0.05 against it), *not detected* (Holm p ≥ 0.05) or *not tested*
+    (fewer than 2 paired seeds). A GAN claim has no regime check: it is about training stability, not about
+    regularising a model that fits its data.
     """
-    import numpy as np
     import pandas as pd
-    from scipy import stats
+
+    from .stats import holm, judge, paired_difference
 
     check_choice("statistic", statistic, ("late", "final"))
     confidence = check_real("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True)
@@ -79,35 +81,59 @@ def paired_comparison(runs: Iterable[Mapping], *, statistic: str = "late", confi
     for r in runs:
         c = r["config"]
         by.setdefault((c["problem"], "erm" if c["alpha"] == 0 else "mixup", c["alpha"]), {})[c["seed"]] = r["summary"]
-    rows = []
+    rows, results = [], []
     for (problem, variant, alpha), mix in sorted(by.items(), key=lambda kv: (GAN_PROBLEMS.index(kv[0][0]), kv[0][2])):
         if variant != "mixup":
             continue
         erm = by.get((problem, "erm", 0.0), {})
-        seeds = sorted(set(erm) & set(mix))
         for metric, (name, direction) in GAN_METRICS.items():
             key = f"{statistic}_{metric}"
-            a = np.array([erm[s][key] for s in seeds], dtype=float)
-            b = np.array([mix[s][key] for s in seeds], dtype=float)
-            d = b - a
-            n = len(d)
-            mean = float(d.mean()) if n else float("nan")
-            if n >= 2 and float(d.std(ddof=1)) > 0:
-                lo, hi = stats.t.interval(confidence, n - 1, loc=mean, scale=stats.sem(d))
-                p = float(stats.ttest_rel(b, a).pvalue)
-            elif n >= 2:
-                lo = hi = mean
-                p = 1.0 if mean == 0 else 0.0
-            else:
-                lo = hi = p = float("nan")
-            rows.append({"problem": problem, "alpha": alpha, "metric": metric, "metric name": name, "n": n,
-                         "ERM mean": float(a.mean()) if n else float("nan"),
-                         "mixup mean": float(b.mean()) if n else float("nan"), "Δ (mixup − ERM)": mean,
-                         "CI low": float(lo), "CI high": float(hi), "p (paired t)": p,
-                         "per-seed Δ": [round(float(v), 4) for v in d],
-                         "verdict": _verdict(float(lo), float(hi), direction) if n >= 2 else "not detected"})
+            r = paired_difference({s: v[key] for s, v in mix.items()}, {s: v[key] for s, v in erm.items()},
+                                  confidence=confidence)
+            results.append((r, direction))
+            rows.append({"problem": problem, "alpha": alpha, "metric": metric, "metric name": name, "n": r.n,
+                         "ERM mean": r.b_mean, "mixup mean": r.a_mean, "Δ (mixup − ERM)": r.mean_diff,
+                         "CI low": r.ci_low, "CI high": r.ci_high, "p (paired t)": r.p,
+                         "per-seed Δ": [round(float(mix[s][key] - erm[s][key]), 4) for s in r.seeds]})
+    adjusted = holm([r.p for r, _ in results])
+    for row, (r, direction), padj in zip(rows, results, adjusted):
+        row["Holm p"] = padj
+        row["verdict"] = judge(r, padj, direction="higher" if direction > 0 else "lower")
     return pd.DataFrame(rows)
 
+
+def gan_claims(runs: Iterable[Mapping], *, statistic: str = "late"):
+    """The GAN chapter's claims in the shape of :func:`mixup_repro.claims.paired_claims` (``claim``, ``source``,
+    ``metric``, ``Δ = A − B``, ``95 % CI``, ``Holm p``, ``n``, ``verdict``; A = mixup-GAN, B = ERM-GAN), one per
+    problem and metric of :func:`paired_comparison`, so that the introduction and the conclusions count them with
+    the tables' claims. Raises ``ValueError`` when ``runs`` mix GAN settings (other than problem, α and seed): a
+    seed would then be paired with a run of another protocol."""
+    import pandas as pd
+
+    from .stats import format_p
+
+    runs = list(runs)
+    settings = {tuple(sorted((k, str(v)) for k, v in r["config"].items() if k not in ("problem", "alpha", "seed")))
+                for r in runs}
+    if len(settings) > 1:
+        raise ValueError(f"runs: {len(settings)} different GAN settings besides problem, alpha and seed; give the "
+                         "runs of one protocol (one results folder per protocol)")
+    t = paired_comparison(runs, statistic=statistic)
+    out = []
+    for _, r in t.iterrows():
+        name, direction = GAN_METRICS[r["metric"]]
+        more = "more" if direction > 0 else "less"
+        what = {"modes_covered": "covers more modes", "hq_share": "puts more of its points near a mode",
+                "energy_distance": "ends closer to the target (a smaller energy distance)"}.get(
+                    r["metric"], f"has {more} {name}")
+        ok = r["n"] >= 2
+        out.append({"claim": f"mixup-GAN (α = {r['alpha']:g}) {what} than ERM-GAN on the {r['problem']} problem",
+                    "source": GAN_SOURCE, "metric": f"{name} (mean over the last quarter of training)"
+                    if statistic == "late" else f"{name} (last evaluation)",
+                    "Δ = A − B": f"{r['Δ (mixup − ERM)']:+.3f}" if r["n"] else "",
+                    "95 % CI": f"[{r['CI low']:+.3f}, {r['CI high']:+.3f}]" if ok else "",
+                    "Holm p": format_p(r["Holm p"]) if ok else "", "n": int(r["n"]), "verdict": r["verdict"]})
+    return pd.DataFrame(out, columns=["claim", "source", "metric", "Δ = A − B", "95 % CI", "Holm p", "n", "verdict"])
 
 
 def per_seed_table(runs: Iterable[Mapping]):
@@ -204,7 +230,8 @@ def verdict_markdown(table) -> str:
         for _, row in block.iterrows():
             lines.append(f"- {row['metric name']}: ERM-GAN {row['ERM mean']:.3f}, mixup-GAN {row['mixup mean']:.3f}; "
                          f"Δ = {_fmt(row['Δ (mixup − ERM)'])}, 95 % CI [{_fmt(row['CI low'])}, "
-                         f"{_fmt(row['CI high'])}], paired t p = {row['p (paired t)']:.3g}; per-seed Δ "
+                         f"{_fmt(row['CI high'])}], paired t p = {row['p (paired t)']:.3g}, "
+                         f"Holm p = {row['Holm p']:.3g}; per-seed Δ "
                          f"{', '.join(f'{v:+g}' for v in row['per-seed Δ'])}.")
         lines.append("")
     overall = table["verdict"].value_counts()

@@ -25,7 +25,7 @@ import statistics
 from dataclasses import dataclass
 
 from ._checks import check_choice
-from .stats import holm, judge, paired_difference, regime_check
+from .stats import format_p, holm, judge, paired_difference, regime_check
 from .tables import SPEECH_ALPHAS, SPEECH_EPS, SPEECH_MODELS, TABLES, speech_row_label
 
 __all__ = ["SPEECH_CLAIMS", "SpeechClaim", "find_data", "plot_spectrograms", "speech_runs", "speech_confirm_configs",
@@ -331,8 +331,7 @@ def _chosen_text(c: _Choice) -> str:
     return speech_row_label(c.method, c.alpha, c.eps)
 
 
-def _p(p: float) -> str:
-    return "" if math.isnan(p) else "< 0.001" if p < 0.001 else f"{p:.3f}"
+_p = format_p
 
 
 def speech_claims_markdown(frame, scale: str) -> str:

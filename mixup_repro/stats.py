@@ -30,7 +30,7 @@ import numpy as np
 from ._checks import check_real
 
 __all__ = ["VERDICTS", "VERDICT_RULES", "PairedResult", "paired_difference", "holm", "judge", "regime_check",
-           "REGIME_TRAIN_ERROR"]
+           "REGIME_TRAIN_ERROR", "format_p"]
 
 VERDICTS = ("reproduced", "not detected", "reversed", "not applicable", "not tested")
 VERDICT_RULES = {
@@ -69,12 +69,13 @@ class PairedResult:
             return f"n = {self.n} paired seed(s): no interval"
         f = f".{digits}f"
         return (f"Δ = {self.mean_diff:+{f}}{unit}, 95 % CI [{self.ci_low:+{f}}, {self.ci_high:+{f}}], "
-                f"p = {_fmt_p(self.p)}, n = {self.n}")
+                f"p = {format_p(self.p, 'n/a')}, n = {self.n}")
 
 
-def _fmt_p(p: float) -> str:
+def format_p(p: float, missing: str = "") -> str:
+    """A p-value as the book shows it: ``< 0.001`` or three decimals; ``missing`` for NaN (no test)."""
     if math.isnan(p):
-        return "n/a"
+        return missing
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -311,6 +312,18 @@ def test_conclusions_judge_every_claim_at_every_scale(tmp_path):
     assert counts.loc["headline", "claims"] == 9 and counts.loc["headline", "reproduced"] >= 1
     assert {"headline", "ablation", "label_noise", "uci", "eps_validation"} <= set(counts.index)
     assert "calibration" not in set(counts.index)  # its claims are the headline's: counted once, there
+    # the GAN chapter's claims join with gan_results_dir: its own Holm family, the committed runs
+    gan_dir = Path(__file__).resolve().parents[1] / "results" / "gan"
+    with_gan = views.all_paired_verdicts(tmp_path, "cpu", dataset=None, gan_results_dir=gan_dir)
+    from mixup_repro.gan import gan_claims, load_gan_results
+
+    expected = gan_claims(load_gan_results(gan_dir))
+    got = with_gan[with_gan["table"] == "gan"]
+    assert len(got) == len(expected) == 6 and list(got["verdict"]) == list(expected["verdict"])
+    assert list(got["Holm p"]) == list(expected["Holm p"]) and set(got["n"]) == {5}
+    assert len(with_gan) == len(every) + 6 and "stability" in with_gan.attrs["regimes"]["gan"]
+    with pytest.raises(ValueError, match="gan_results_dir"):
+        views.all_paired_verdicts(tmp_path, "cpu", dataset=None, gan_results_dir=tmp_path / "nope")
 
 
 # ---------------------------------------------------------------------------------------------- headless (issue 16)

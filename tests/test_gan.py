@@ -25,6 +25,7 @@ from mixup_repro.gan import (
     train_gan,
 )
 from mixup_repro.results import ResultsError
+from mixup_repro.stats import holm
 
 TINY = dict(hidden=16, layers=2, batch_size=32, iterations=6, d_steps=2, eval_every=3, n_eval=200, n_snapshot=50)
 
@@ -254,7 +255,9 @@ def test_paired_comparison_intervals_and_verdicts():
     assert (row["CI low"], row["CI high"]) == (pytest.approx(lo), pytest.approx(hi))
     assert row["p (paired t)"] == pytest.approx(stats.ttest_rel(mix_modes, erm_modes).pvalue)
     assert row["verdict"] == "reproduced"
-    assert t.loc["hq_share", "verdict"] == "not detected"  # differences -0.02..0.02 around 0
+    raw = [t.loc[m, "p (paired t)"] for m in gan.GAN_METRICS]
+    assert list(t["Holm p"]) == pytest.approx(holm(raw))  # Holm over the table's rows, as in every chapter
+    assert t.loc["hq_share", "Holm p"] >= 0.05 and t.loc["hq_share", "verdict"] == "not detected"  # ±0.02 around 0
     assert t.loc["energy_distance", "verdict"] == "reproduced"  # lower is the paper's direction
     flipped = [_fake_run(r["config"]["problem"], 0.2 if r["config"]["alpha"] == 0 else 0.0, r["config"]["seed"],
                          *(r["summary"][f"late_{k}"] for k in gan.GAN_METRICS)) for r in runs[:10]]
@@ -262,6 +265,27 @@ def test_paired_comparison_intervals_and_verdicts():
     assert t2.loc["modes_covered", "verdict"] == "reversed" and t2.loc["energy_distance", "verdict"] == "reversed"
     with pytest.raises(ValueError, match="statistic"):
         paired_comparison(runs, statistic="best")
+
+
+def test_gan_claims_have_the_paired_claims_shape_and_refuse_mixed_settings():
+    erm_modes, mix_modes = [3, 4, 2, 5, 3], [7, 8, 6, 8, 7]
+    runs = [_fake_run("ring", 0.0, s, erm_modes[s], 0.5, 0.3) for s in range(5)]
+    runs += [_fake_run("ring", 0.2, s, mix_modes[s], 0.5 + 0.01 * (s - 2), 0.35 + 0.01 * s) for s in range(5)]
+    c = gan.gan_claims(runs).set_index("claim")
+    assert list(c.columns) == ["source", "metric", "Δ = A − B", "95 % CI", "Holm p", "n", "verdict"]
+    modes = c.loc["mixup-GAN (α = 0.2) covers more modes than ERM-GAN on the ring problem"]
+    d = np.array(mix_modes, float) - np.array(erm_modes, float)
+    lo, hi = stats.t.interval(0.95, 4, loc=d.mean(), scale=stats.sem(d))
+    assert modes["Δ = A − B"] == "+3.800" and modes["95 % CI"] == f"[{lo:+.3f}, {hi:+.3f}]"
+    assert modes["n"] == 5 and modes["verdict"] == "reproduced" and modes["source"] == gan.GAN_SOURCE
+    ed = c.loc["mixup-GAN (α = 0.2) ends closer to the target (a smaller energy distance) than ERM-GAN on the ring "
+               "problem"]
+    assert ed["Δ = A − B"] == "+0.070" and ed["verdict"] == "reversed"  # larger distance: against the paper
+    one = gan.gan_claims(runs[:1] + runs[5:6])  # one paired seed: no interval, no test
+    assert set(one["verdict"]) == {"not tested"} and set(one["95 % CI"]) == {""} and set(one["n"]) == {1}
+    other = dict(runs[0], config={**runs[0]["config"], "lr_d": 0.01})
+    with pytest.raises(ValueError, match="runs: 2 different GAN settings"):
+        gan.gan_claims([other] + runs[1:])
 
 
 def test_chapter_parameters_are_checked_by_name():

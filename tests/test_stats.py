@@ -140,3 +140,12 @@ def test_regime_line_of_a_table_without_an_erm_row_reads_the_headline_erm(tmp_pa
     line = regime_line("eps_validation", "cpu", tmp_path)
     assert line.startswith("**Regime check (cpu scale):** this table has no ERM row; the headline table's ERM runs")
     assert "0.30–1.30 % over 2 seed(s)" in line and "no finished ERM run" not in line
+
+
+def test_format_p_is_the_one_p_value_format_of_the_book():
+    from mixup_repro.stats import format_p
+
+    assert format_p(0.0004) == "< 0.001" and format_p(0.001) == "0.001" and format_p(0.03249) == "0.032"
+    assert format_p(float("nan")) == "" and format_p(float("nan"), "n/a") == "n/a"
+    r = paired_difference({0: 1.0}, {0: 0.5})  # one pair: no test
+    assert r.text().startswith("n = 1 paired seed(s)")
