@@ -436,7 +436,8 @@ def run_specs(specs, scale, *, out, seeds, workers, quiet, compile: str = "none"
     summaries = {}
     for n, ds, r in specs:
         df = summarize(n, scale, out, dataset=ds, seeds=seeds, rows=r)
-        write_summary(df, out, n)
+        # the file is the whole table's summary: a sweep of some rows must not drop the others' finished runs
+        write_summary(df if r is None else summarize(n, scale, out, dataset=ds, seeds=seeds), out, n)
         summaries[n] = df
     if failures:
         raise SweepFailed(failures, summaries)
@@ -456,8 +457,9 @@ def run_table(name: str, scale: str, *, out, dataset: str | None = None, seeds: 
     raised. Failed runs raise :class:`SweepFailed` after the summary is written. ``compile`` is passed to
     every run (:attr:`TrainConfig.compile <mixup_repro.train.TrainConfig>`; run ids do not depend on it).
 
-    Returns the summary DataFrame (see :func:`summarize`), also written to ``<out>/tables/<name>.csv``
-    and ``.md``.
+    Returns the summary DataFrame of the selected ``rows`` (see :func:`summarize`); ``<out>/tables/<name>.csv``
+    and ``.md`` get the summary of every row of the table (with ``seeds``), so that a sweep of some rows leaves
+    the others' finished runs in the table file.
     """
     return run_tables([name], scale, out=out, dataset=dataset, seeds=seeds, rows=rows, workers=workers,
                       quiet=quiet, compile=compile)[name]
@@ -471,7 +473,6 @@ def run_tables(names: Sequence[str], scale: str, *, out, dataset=None, seeds=Non
     check_run_args(specs, scale, seeds, workers)
     check_choice("compile", compile, COMPILE_MODES)
     return run_specs(specs, scale, out=out, seeds=seeds, workers=workers, quiet=quiet, compile=compile)
-
 
 
 def print_commands(specs, scale: str, out, *, seeds=None, compile: str = "none") -> list[str]:

@@ -182,6 +182,13 @@ def test_tiny_real_table_then_rerun_recomputes_nothing(tmp_path, capsys):
     assert {p: p.stat().st_mtime_ns for p in out.glob("*.json")} == mtimes
     df = ex.summarize("uci", "smoke", out, seeds=[0], rows=["iris"])
     assert list(df["n_done"]) == [1, 1, 1, 1] and df["final_error_mean"].notna().all()
+    # a sweep of one row keeps the other rows' finished runs in the table file (it is the whole table's summary)
+    (out / "tables" / "uci.md").unlink()
+    rc, stdout, err = _cli(["table", "uci", "--scale", "smoke", "--rows", "ERM", "--seeds", "0", "--out", str(out)],
+                           capsys)
+    assert rc == 0 and "all 1 run(s) already done" in stdout, err
+    md = (out / "tables" / "uci.md").read_text()
+    assert "| ERM | iris | 1/1 |" in md and "| mixup + label smoothing ε=0.1 | iris | 1/1 |" in md
 
 
 def test_image_table_summary_keeps_not_run_rows_and_labels_cifar_numbers(tmp_path):
