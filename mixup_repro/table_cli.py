@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .data import IMAGE_DATASETS
 from .plan import check_seeds
-from .scales import SCALES
+from .scales import SCALE_DATASETS, SCALES
 from .summary import format_table
 from .sweep import SweepFailed, SweepInterrupted, check_run_args, print_commands, run_specs, table_specs
 from .tables import ALL_TABLES, TABLES
@@ -97,10 +97,11 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
                "python -m mixup_repro table ablation --scale paper --print-commands")
     p.add_argument("name", choices=[*TABLES, "all"], metavar="NAME", help="table: " + ", ".join(TABLES) + ", all (every table but speech)")
     p.add_argument("--scale", choices=list(SCALES), default="cpu",
-                   help="cpu (about 45 min for all tables with --workers 2), paper (the paper's protocol), "
-                        "smoke (seconds, for tests); default: cpu")
+                   help="cpu (the CIFAR-10 miniature: hours on 2 cores, see --dry-run), paper (the paper's "
+                        "protocol, for a GPU), smoke (seconds, for tests); default: cpu")
     p.add_argument("--dataset", default=None,
-                   help="image dataset for image tables: " + ", ".join(IMAGE_DATASETS) + "; default: fashion-mnist")
+                   help="image dataset for image tables: " + ", ".join(IMAGE_DATASETS) + "; default: the scale's ("
+                        + ", ".join(f"{k}: {v}" for k, v in SCALE_DATASETS.items()) + ")")
     p.add_argument("--seeds", nargs="+", type=_nonneg_int, default=None, metavar="SEED",
                    help="seeds for every row (default: each row's number of seeds at the scale)")
     p.add_argument("--rows", nargs="+", default=None, metavar="LABEL",

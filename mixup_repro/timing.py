@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from .evaluation import TRAIN_EVAL_SAMPLE
 from .plan import plan_table, run_status
 from .train import TrainConfig, run_id
 
@@ -19,19 +20,26 @@ __all__ = ["TIME_MODEL", "DATA_SIZES", "estimate_seconds", "schedule", "sweep_es
 TIME_MODEL: dict[str, dict] = {
     "cpu": {
         "source": "measured on the 2-core development machine, one thread per run, two runs at once (--workers "
-                  "2): the 19 label-noise runs of results/cpu (PreAct ResNet-18 width 8, 2,000 training and 2,000 "
-                  "test images, 40 epochs, training errors every epoch; 2026-12-02, lightly loaded) took median "
-                  "193 s (181-200 s), and the width-8 costs are fitted to them; the 25 headline runs (10,000 "
-                  "training images, 30 epochs, 3 FGSM ε) took median 773 s (575-1403 s) while other work loaded "
-                  "the cores, about 1.8x the model's estimate. Other widths are scaled by the same factor from an "
+                  "2), nothing else running: 15 runs of results/cpu (the ablation's mix inputs only AC/SC + RP, "
+                  "mixup AC + KNN and latent layers 1 and 3 at weight decay 1e-4, 2 seeds each, and the headline's "
+                  "5 CutMix runs: PreAct ResNet-18 width 8, 10,000 training and 2,000 test images, 30 epochs, a "
+                  "2,000-image training sample evaluated every epoch, 3 FGSM ε; 2026-12-03) took median 608 s "
+                  "(564-653 s), and the width-8 costs per 1,000 images are fitted to them (training 1.70 s, "
+                  "evaluation 0.715 s); the 23 label-noise runs at 50 % (2,000 training images, 40 epochs; "
+                  "2026-12-02) took median 193 s (181-200 s): per image, 0.72x the training and 0.79x the "
+                  "evaluation cost of the 10,000-image runs (a smaller working set), a factor the model "
+                  "interpolates between 2,000 and 10,000 training images. The 25 earlier headline runs took median "
+                  "773 s while other work loaded the cores. Other widths are scaled by the same factor from an "
                   "earlier Fashion-MNIST measurement",
         "threads": 1,
         "startup_s": 3.5,          # python -m mixup_repro train: interpreter, torch (+ torchvision) imports
         "load_s": {"image": 9.0, "tabular": 0.7},   # CIFAR-10 JPEG copy from its decode cache; scikit-learn sets
-        # PreAct ResNet-18 on 32x32x3 images: seconds per 1,000 images, by width (train = fwd + bwd + step;
-        # includes the batch mixing)
-        "train_s_per_1k": {4: 0.883, 8: 1.22, 16: 2.1, 32: 5.53, 64: 18.8},
-        "eval_s_per_1k": {4: 0.39, 8: 0.551, 16: 1.33, 32: 3.33, 64: 9.98},
+        # PreAct ResNet-18 on 32x32x3 images, 10,000 training images: seconds per 1,000 images, by width (train =
+        # fwd + bwd + step; includes the batch mixing)
+        "train_s_per_1k": {4: 1.23, 8: 1.70, 16: 2.93, 32: 7.70, 64: 26.2},
+        "eval_s_per_1k": {4: 0.506, 8: 0.715, 16: 1.73, 32: 4.32, 64: 12.95},
+        # per-image cost factor (train, eval) at 2,000 training images or fewer; linear up to 1 at 10,000
+        "small_data_factor": (2000, 10000, 0.72, 0.79),
         "fgsm_train_fraction": 0.5,  # one FGSM pass ~ eval + this fraction of a training pass
         "model_factor": {"preact_resnet18": 1.0, "wrn28_10": 9.0, "densenet_bc_190": 17.0},
         "mlp_step_s": 0.0015,      # one Adam step of the 2 x 128 MLP, batch 16
@@ -111,11 +119,19 @@ def estimate_seconds(cfg: TrainConfig, scale: str) -> float:
     factor = tm["model_factor"].get(cfg.model, 1.0) * pixels / 1024
     tr = _interp(tm["train_s_per_1k"], width) * factor / 1000
     ev = _interp(tm["eval_s_per_1k"], width) * factor / 1000
-    per_epoch = n_train * tr + n_eval * ev + (n_train * ev if cfg.label_noise > 0 else 0.0)
+    if "small_data_factor" in tm:  # per-image costs fall with the working set (measured at two sizes)
+        lo, hi, f_tr, f_ev = tm["small_data_factor"]
+        t = min(1.0, max(0.0, (n_train - lo) / (hi - lo)))
+        tr *= f_tr + t * (1 - f_tr)
+        ev *= f_ev + t * (1 - f_ev)
+    # every epoch: the evaluation set, and the training images behind the regime curve (all of them under
+    # label noise, else the fixed sample of TRAIN_EVAL_SAMPLE) when eval_train is on
+    n_regime = n_train if cfg.label_noise > 0 else min(n_train, TRAIN_EVAL_SAMPLE) if cfg.eval_train else 0
+    per_epoch = n_train * tr + (n_eval + n_regime) * ev
+    # at the end: the evaluation set again (reliability counts), every training image (final training error)
+    final = (n_eval + (n_train if cfg.eval_train else 0)) * ev
     fgsm = len(cfg.fgsm_eps) * n_eval * (ev + tm["fgsm_train_fraction"] * tr)
-    return fixed + tm["load_s"]["image"] + cfg.epochs * per_epoch + n_eval * ev + fgsm
-
-
+    return fixed + tm["load_s"]["image"] + cfg.epochs * per_epoch + final + fgsm
 
 
 def schedule(times: list[float], workers: int) -> float:
