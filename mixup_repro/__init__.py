@@ -19,8 +19,10 @@ from .gan import (
                    GANConfig,
                    GANDiscriminator,
                    GANGenerator,
+                   chapter_runs,
                    discriminator_loss,
                    energy_distance,
+                   gan_claims,
                    gan_runs,
                    generator_loss,
                    load_gan_results,
@@ -61,7 +63,8 @@ __all__ = [
     "save_checkpoint", "smooth_labels", "split_validation", "subset_per_class", "read_speed_results",
     "speed_summary", "train_flops_per_image",
     # GANs on 2-D toy problems (mixup_repro.gan)
-    "GANConfig", "GANDiscriminator", "GANGenerator", "discriminator_loss", "energy_distance", "gan_runs",
+    "GANConfig", "GANDiscriminator", "GANGenerator", "chapter_runs", "discriminator_loss", "energy_distance",
+    "gan_claims", "gan_runs",
     "generator_loss", "load_gan_results", "mode_centers", "mode_coverage", "paired_comparison", "sample_toy",
     "train_gan",
 ]

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from ._checks import check_alpha, check_bool, check_choice, check_eps, check_int, check_real
+from .gan import check_gan_params
 from .params import check_path, optional, validate_params
 
 __all__ = [
@@ -151,7 +152,7 @@ _PARAM_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "resolution": lambda n, v: check_int(n, v, low=10),
     "results_dir": optional(check_path),
     "speech_results_dir": optional(check_path),
-    "gan_results_dir": optional(check_path),
+    "gan_params": optional(check_gan_params),
     "image_dataset": optional(lambda n, v: check_choice(n, v, _image_datasets())),
     "image_model": lambda n, v: check_choice(n, v, _model_names()),
     "image_width": _check_positive_int,
@@ -172,8 +173,8 @@ def check_params(**params) -> dict[str, Any]:
     and ``image_epochs`` (>= 1), ``seed`` (>= 0), ``n_seeds`` (>= 1), ``dataset`` (a 2-D point set: two-moons, spirals, ring),
     ``subset`` and ``image_subset`` (examples per class >= 1, or None for all), ``lr`` and ``image_lr``
     (> 0), ``n_samples`` (>= 100), ``resolution`` (>= 10), ``results_dir`` (a path, or None to keep no
-    results files), ``speech_results_dir`` and ``gan_results_dir`` (the speech and GAN results that the
-    introduction counts, a path or None), ``image_dataset`` (fashion-mnist, cifar10, cifar100, or None to skip),
+    results files), ``speech_results_dir`` (the speech results that the introduction counts, a path or
+    None), ``gan_params`` (chapter 11's parameters, whose runs it counts, a mapping or None), ``image_dataset`` (fashion-mnist, cifar10, cifar100, or None to skip),
     ``image_model`` (a model name of :func:`mixup_repro.models.build_model`), ``image_width`` (>= 1),
     ``image_optimizer`` (sgd or adam), ``image_augment`` (true or false), ``speed_dir`` (a folder of speed
     records), ``precision_dir`` (a folder of bf16/fp32 runs, or None).

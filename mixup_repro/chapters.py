@@ -30,6 +30,7 @@ from pathlib import Path
 from ._checks import check_bool, check_choice, check_int
 from .experiments import select_rows, table_dataset
 from .frames import cell_text, count_text, has_results, is_missing, metric_text, runnable
+from .gan import check_gan_params
 from .params import check_path, check_rows, check_seeds, optional, resolve_results_dir, validate_params
 
 __all__ = ["check_params", "setup", "TableChapter", "table_view", "status_text", "table_frame", "page_frame",
@@ -63,7 +64,7 @@ _PARAM_CHECKS = {
     "results_dir": optional(check_path),
     "paper_results_dir": optional(check_path),
     "speech_results_dir": optional(check_path),
-    "gan_results_dir": optional(check_path),
+    "gan_params": optional(check_gan_params),
     "run_missing": check_bool,
     "max_live_runs": optional(lambda n, v: check_int(n, v, low=0)),
     "data_dir": optional(check_path),
@@ -77,8 +78,9 @@ def check_params(**params) -> dict:
     UCI set of :data:`~mixup_repro.experiments.UCI_DATASETS` for the UCI chapter, or None for the table's
     default / all), ``seeds`` (None or a list of distinct integers >= 0), ``rows`` (None, or row labels, keys
     or key values, or a name of :data:`ROW_PRESETS` such as ``"core"``), ``results_dir`` and
-    ``paper_results_dir`` (a path, or None), ``speech_results_dir`` and ``gan_results_dir`` (the speech and GAN results
-    that the introduction and the conclusions count, a path or None), ``run_missing`` (true or false), ``max_live_runs`` (None or an
+    ``paper_results_dir`` (a path, or None), ``speech_results_dir`` (the speech results that the introduction and the
+    conclusions count, a path or None), ``gan_params`` (chapter 11's parameters, whose runs they count, a
+    mapping or None), ``run_missing`` (true or false), ``max_live_runs`` (None or an
     integer >= 0), ``data_dir`` (None for the default data folder, or a path). Raises ``ValueError`` naming the parameter; also when ``results_dir`` names a folder that does
     not exist while ``run_missing`` is false (nothing would fill the tables: a typo, or runs not computed yet).
     """

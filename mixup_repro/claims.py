@@ -126,7 +126,7 @@ def _claim_row(c: PairedClaim, r, padj: float, verdict: str) -> dict:
         "mean A": f"{r.a_mean:.2f}" if r.n else "", "mean B": f"{r.b_mean:.2f}" if r.n else "",
         "Δ = A − B": f"{r.mean_diff:+.2f}" if r.n else "",
         "95 % CI": f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if ok else "",
-        "p": _p(r.p) if ok else "", "Holm p": _p(padj) if ok else "", "n": r.n, "verdict": verdict,
+        "p": format_p(r.p) if ok else "", "Holm p": format_p(padj) if ok else "", "n": r.n, "verdict": verdict,
     }
 
 
@@ -217,11 +217,8 @@ def _delta_unit(metric_label: str) -> str:
     return "pp" if unit == "%" else unit
 
 
-_p = format_p  # a p-value as shown: ``< 0.001`` or three decimals
-
-
 def p_phrase(name: str, shown: str) -> str:
-    """``name`` and a p-value as shown by :func:`_p`, in a sentence: ``Holm p = 0.053``, ``Holm p < 0.001``."""
+    """``name`` and a p-value as shown by :func:`mixup_repro.stats.format_p`, in a sentence: ``Holm p = 0.053``, ``Holm p < 0.001``."""
     return f"{name} {shown}" if str(shown).startswith("<") else f"{name} = {shown}"
 
 

@@ -8,6 +8,7 @@ subcommand (:func:`register_cli`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from ._checks import check_choice, check_int, check_real
@@ -58,6 +59,8 @@ __all__ = [
     "GANDiscriminator",
     "GANConfig",
     "GANGenerator",
+    "chapter_runs",
+    "check_gan_params",
     "discriminator_loss",
     "energy_distance",
     "gan_claims",
@@ -115,6 +118,59 @@ def check_params(**params) -> dict[str, Any]:
         "results_dir": optional(check_path),
     }
     return validate_params(checks, params)
+
+
+def check_gan_params(name: str, value) -> dict[str, Any]:
+    """``value`` as chapter 11's parameters (a mapping checked by :func:`check_params`), for a parameter ``name``
+    of another chapter (``gan_params`` of chapters 1 and 13); ``ValueError`` naming ``name`` and the bad entry."""
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a mapping of chapter 11's parameters (problems, alpha, ..., results_dir), "
+                         f"got {value!r}")
+    try:
+        return check_params(**value)
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
+
+
+_CHAPTER_GRID = ("problems", "alpha", "n_seeds", "results_dir")  # chapter 11's parameters that are not GANConfig's
+
+
+def chapter_runs(params: Mapping[str, Any]) -> list[dict]:
+    """The finished runs of chapter 11 executed with ``params`` (its parameters, e.g. ``book/params.yml``'s
+    ``11_gan`` entry), read from ``params["results_dir"]``; nothing is trained.
+
+    Every (problem of ``problems``, ERM-GAN and mixup-GAN at ``alpha``, seed below ``n_seeds``) of that grid
+    whose results file exists there, in the chapter's order; runs of other settings in the same folder (another
+    ``generator_loss``, α or length) are left out, so that the introduction and the conclusions judge the runs
+    that chapter 11 shows. A parameter not given takes :class:`GANConfig`'s default (the authors' settings),
+    ``problems`` all of :data:`GAN_PROBLEMS`, ``alpha`` 0.2 and ``n_seeds`` 5. Raises ``ValueError`` naming a bad
+    parameter, or ``results_dir`` when it is missing; a folder that does not exist holds no runs (an empty list).
+    """
+    import warnings
+    from pathlib import Path
+
+    from .results import ResultsError
+
+    p = check_gan_params("gan_params", params)
+    if p.get("results_dir") is None:
+        raise ValueError("gan_params: results_dir is missing or None; give the folder of chapter 11's results "
+                         "files, e.g. results/gan")
+    folder = Path(p["results_dir"])
+    problems, alpha = p.get("problems", list(GAN_PROBLEMS)), p.get("alpha", 0.2)
+    base = GANConfig(problem=problems[0], alpha=0.0, **{k: v for k, v in p.items() if k not in _CHAPTER_GRID})
+    runs = []
+    for problem in problems:
+        for seed in range(p.get("n_seeds", 5)):
+            for a in (0.0, alpha):
+                cfg = GANConfig.from_dict({**base.to_dict(), "problem": problem, "alpha": a, "seed": seed})
+                path = folder / f"{gan_run_id(cfg)}.json"
+                if not path.is_file():
+                    continue
+                try:
+                    runs.append(read_gan_result(path))
+                except ResultsError as e:
+                    warnings.warn(f"skipping {e}", UserWarning, stacklevel=2)
+    return runs
 
 
 def _cmd_gan(args) -> int:

@@ -103,8 +103,9 @@ def paired_comparison(runs: Iterable[Mapping], *, statistic: str = "late", confi
 
 
 def gan_claims(runs: Iterable[Mapping], *, statistic: str = "late"):
-    """The GAN chapter's claims in the shape of :func:`mixup_repro.claims.paired_claims` (``claim``, ``source``,
-    ``metric``, ``Δ = A − B``, ``95 % CI``, ``Holm p``, ``n``, ``verdict``; A = mixup-GAN, B = ERM-GAN), one per
+    """The GAN chapter's claims with the columns of :func:`mixup_repro.claims.paired_claims` that
+    :func:`mixup_repro.views.all_paired_verdicts` reads (``claim``, ``source``, ``metric``, ``Δ = A − B``,
+    ``95 % CI``, ``Holm p``, ``n``, ``verdict``; A = mixup-GAN, B = ERM-GAN), one per
     problem and metric of :func:`paired_comparison`, so that the introduction and the conclusions count them with
     the tables' claims. Raises ``ValueError`` when ``runs`` mix GAN settings (other than problem, α and seed): a
     seed would then be paired with a run of another protocol."""
@@ -221,17 +222,29 @@ def _fmt(v: float) -> str:
 
 def verdict_markdown(table) -> str:
     """The verdict of each problem in words, from a :func:`paired_comparison` table: for every metric the
-    verdict, Δ with its interval, n and the two means."""
+    verdict, Δ with its interval, the p-values (as :func:`mixup_repro.stats.format_p` shows them), n and the two
+    means; a metric with fewer than two seed pairs says so instead of printing an empty interval."""
+    from .claims import p_phrase
+    from .stats import format_p
+
     lines = []
     for problem, block in table.groupby("problem", sort=False):
         words = ", ".join(f"{row['metric name']}: **{row['verdict']}**" for _, row in block.iterrows())
-        lines.append(f"**{problem}** (n = {int(block['n'].iloc[0])} seed pairs, mixup α = "
+        lo, hi = int(block["n"].min()), int(block["n"].max())
+        lines.append(f"**{problem}** (n = {lo if lo == hi else f'{lo}–{hi}'} seed pairs, mixup α = "
                      f"{block['alpha'].iloc[0]:g}): {words}.")
         for _, row in block.iterrows():
-            lines.append(f"- {row['metric name']}: ERM-GAN {row['ERM mean']:.3f}, mixup-GAN {row['mixup mean']:.3f}; "
-                         f"Δ = {_fmt(row['Δ (mixup − ERM)'])}, 95 % CI [{_fmt(row['CI low'])}, "
-                         f"{_fmt(row['CI high'])}], paired t p = {row['p (paired t)']:.3g}, "
-                         f"Holm p = {row['Holm p']:.3g}; per-seed Δ "
+            head = f"- {row['metric name']}: "
+            if row["n"] == 0:
+                lines.append(head + "no seed with both an ERM-GAN and a mixup-GAN run.")
+                continue
+            head += f"ERM-GAN {row['ERM mean']:.3f}, mixup-GAN {row['mixup mean']:.3f}; "
+            if row["n"] < 2:
+                lines.append(head + f"Δ = {_fmt(row['Δ (mixup − ERM)'])} from one seed pair: no interval, no test.")
+                continue
+            lines.append(head + f"Δ = {_fmt(row['Δ (mixup − ERM)'])}, 95 % CI [{_fmt(row['CI low'])}, "
+                         f"{_fmt(row['CI high'])}], {p_phrase('paired t p', format_p(row['p (paired t)']))}, "
+                         f"{p_phrase('Holm p', format_p(row['Holm p']))}; per-seed Δ "
                          f"{', '.join(f'{v:+g}' for v in row['per-seed Δ'])}.")
         lines.append("")
     overall = table["verdict"].value_counts()

@@ -313,7 +313,7 @@ def speech_claims(scale: str, out, *, seeds=None):
                      "mean B": f"{r.b_mean:.2f}" if r.n else "",
                      "Δ = A − B": f"{r.mean_diff:+.2f}" if r.n else "",
                      "95 % CI": f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if ok else "",
-                     "p": _p(r.p) if ok else "", "Holm p": _p(padj) if ok else "", "n": r.n, "verdict": verdict})
+                     "p": format_p(r.p) if ok else "", "Holm p": format_p(padj) if ok else "", "n": r.n, "verdict": verdict})
     frame = pd.DataFrame(rows)
     frame.attrs["regime"] = regime
     return frame
@@ -329,9 +329,6 @@ def _chosen_text(c: _Choice) -> str:
     if c.key is None:
         return f"{c.method} (selection pending)"
     return speech_row_label(c.method, c.alpha, c.eps)
-
-
-_p = format_p
 
 
 def speech_claims_markdown(frame, scale: str) -> str:

@@ -436,8 +436,9 @@ def run_specs(specs, scale, *, out, seeds, workers, quiet, compile: str = "none"
     summaries = {}
     for n, ds, r in specs:
         df = summarize(n, scale, out, dataset=ds, seeds=seeds, rows=r)
-        # the file is the whole table's summary: a sweep of some rows must not drop the others' finished runs
-        write_summary(df if r is None else summarize(n, scale, out, dataset=ds, seeds=seeds), out, n)
+        # the file is the whole declared table (every row, the scale's seeds): a sweep of some rows or seeds must
+        # not drop the others' finished runs from it
+        write_summary(df if r is None and seeds is None else summarize(n, scale, out, dataset=ds), out, n)
         summaries[n] = df
     if failures:
         raise SweepFailed(failures, summaries)
@@ -457,9 +458,9 @@ def run_table(name: str, scale: str, *, out, dataset: str | None = None, seeds: 
     raised. Failed runs raise :class:`SweepFailed` after the summary is written. ``compile`` is passed to
     every run (:attr:`TrainConfig.compile <mixup_repro.train.TrainConfig>`; run ids do not depend on it).
 
-    Returns the summary DataFrame of the selected ``rows`` (see :func:`summarize`); ``<out>/tables/<name>.csv``
-    and ``.md`` get the summary of every row of the table (with ``seeds``), so that a sweep of some rows leaves
-    the others' finished runs in the table file.
+    Returns the summary DataFrame of the selected ``rows`` and ``seeds`` (see :func:`summarize`);
+    ``<out>/tables/<name>.csv`` and ``.md`` get the summary of the whole declared table (every row, the scale's
+    seeds), so that a sweep of some rows or seeds leaves the others' finished runs in the table file.
     """
     return run_tables([name], scale, out=out, dataset=dataset, seeds=seeds, rows=rows, workers=workers,
                       quiet=quiet, compile=compile)[name]

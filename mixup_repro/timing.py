@@ -124,8 +124,8 @@ def estimate_seconds(cfg: TrainConfig, scale: str) -> float:
         t = min(1.0, max(0.0, (n_train - lo) / (hi - lo)))
         tr *= f_tr + t * (1 - f_tr)
         ev *= f_ev + t * (1 - f_ev)
-    # every epoch: the evaluation set, and the training images behind the regime curve (all of them under
-    # label noise, else the fixed sample of TRAIN_EVAL_SAMPLE) when eval_train is on
+    # every epoch: the evaluation set, and training images: all of them under label noise (the memorisation
+    # curves), else the regime curve's fixed sample of TRAIN_EVAL_SAMPLE when eval_train is on
     n_regime = n_train if cfg.label_noise > 0 else min(n_train, TRAIN_EVAL_SAMPLE) if cfg.eval_train else 0
     per_epoch = n_train * tr + (n_eval + n_regime) * ev
     # at the end: the evaluation set again (reliability counts), every training image (final training error)

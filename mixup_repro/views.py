@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ._checks import check_alpha, check_eps, check_int
-from .params import check_path, resolve_results_dir
+from .params import resolve_results_dir
 
 __all__ = ["COMPARED_METHODS", "ResultsGroup", "summarize_results", "format_results_table", "common_settings_text",
            "collapsible_table_html", "boundary_text", "verdicts_by_scale", "VERDICT_TABLES",
@@ -275,11 +275,12 @@ def _unit_of(metric_label: str) -> str:
 
 
 def all_paired_verdicts(results_dir, scale: str = "cpu", *, dataset: str | None = "cifar10",
-                        tables: tuple[str, ...] = VERDICT_TABLES, speech_results_dir=None, gan_results_dir=None):
+                        tables: tuple[str, ...] = VERDICT_TABLES, speech_results_dir=None, gan_params=None):
     """Every paired claim of ``tables`` (:func:`mixup_repro.claims.paired_claims`, Holm within each table) judged on
     the results files of ``scale`` in ``results_dir``, with ``speech_results_dir`` the speech chapter's claims
-    (:func:`mixup_repro.speech_report.speech_claims`) and with ``gan_results_dir`` the GAN chapter's
-    (:func:`mixup_repro.gan_report.gan_claims`, Holm over its claims; no regime check), as one narrow frame: ``table``, ``claim`` (with its source),
+    (:func:`mixup_repro.speech_report.speech_claims`) and with ``gan_params`` (chapter 11's parameters) the
+    GAN chapter's (:func:`mixup_repro.gan_report.gan_claims` on :func:`mixup_repro.gan.chapter_runs`: the runs
+    that chapter shows, Holm over its claims, no regime check), as one narrow frame: ``table``, ``claim`` (with its source),
     ``verdict``, ``Δ [95 % CI]`` (with its unit), ``Holm p`` and ``n``. ``attrs["regimes"]`` maps each table to its
     regime-check sentence. Tables that ``scale`` cannot test (no runnable claim) are left out. Nothing is run."""
     import pandas as pd
@@ -311,17 +312,14 @@ def all_paired_verdicts(results_dir, scale: str = "cpu", *, dataset: str | None 
         v = speech_claims(_scale_of(scale), resolve_results_dir(speech_results_dir))
         regimes["speech"] = "; ".join(f"{m}: {r['text']}" for m, r in v.attrs.get("regime", {}).items())
         add("speech", v)
-    if gan_results_dir is not None:
+    if gan_params is not None:
+        from .gan import chapter_runs
         from .gan_report import gan_claims
-        from .gan_train import load_gan_results
 
-        gan_folder = Path(check_path("gan_results_dir", gan_results_dir))
-        if not gan_folder.is_dir():
-            raise ValueError(f"gan_results_dir {str(gan_folder)!r} is not a folder (looked for "
-                             f"{gan_folder.absolute()}); give the folder of the GAN results files, e.g. results/gan")
-        runs = load_gan_results(gan_folder)
+        runs = chapter_runs(gan_params)  # the runs that chapter 11 shows with these parameters
+        regimes["gan"] = ("no regime check: the GAN claims are about training stability" if runs else
+                          f"no runs of chapter 11's parameters in {gan_params['results_dir']} yet")
         if runs:
-            regimes["gan"] = "no regime check: the GAN claims are about training stability"
             add("gan", gan_claims(runs))
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["table", "claim", "verdict", "Δ [95 % CI]", "Holm p", "n"])

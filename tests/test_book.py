@@ -8,6 +8,7 @@ chapters' ``results_dir`` is overridden with ``null`` (no results files).
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from pathlib import Path
 
@@ -312,18 +313,31 @@ def test_conclusions_judge_every_claim_at_every_scale(tmp_path):
     assert counts.loc["headline", "claims"] == 9 and counts.loc["headline", "reproduced"] >= 1
     assert {"headline", "ablation", "label_noise", "uci", "eps_validation"} <= set(counts.index)
     assert "calibration" not in set(counts.index)  # its claims are the headline's: counted once, there
-    # the GAN chapter's claims join with gan_results_dir: its own Holm family, the committed runs
-    gan_dir = Path(__file__).resolve().parents[1] / "results" / "gan"
-    with_gan = views.all_paired_verdicts(tmp_path, "cpu", dataset=None, gan_results_dir=gan_dir)
-    from mixup_repro.gan import gan_claims, load_gan_results
+    # the GAN chapter's claims join with gan_params (chapter 11's parameters): the committed runs of its grid
+    import shutil
 
-    expected = gan_claims(load_gan_results(gan_dir))
-    got = with_gan[with_gan["table"] == "gan"]
-    assert len(got) == len(expected) == 6 and list(got["verdict"]) == list(expected["verdict"])
-    assert list(got["Holm p"]) == list(expected["Holm p"]) and set(got["n"]) == {5}
-    assert len(with_gan) == len(every) + 6 and "stability" in with_gan.attrs["regimes"]["gan"]
-    with pytest.raises(ValueError, match="gan_results_dir"):
-        views.all_paired_verdicts(tmp_path, "cpu", dataset=None, gan_results_dir=tmp_path / "nope")
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    gan_dir = tmp_path / "gan"
+    shutil.copytree(root / "results" / "gan", gan_dir)
+    prm = {**yaml.safe_load((root / "book" / "params.yml").read_text())["cpu"]["11_gan"], "results_dir": str(gan_dir)}
+    with_gan = views.all_paired_verdicts(tmp_path, "cpu", dataset=None, gan_params=prm)
+    got = with_gan[with_gan["table"] == "gan"].set_index("claim")
+    assert len(got) == 6 and set(got["n"]) == {5} and len(with_gan) == len(every) + 6
+    ring_modes = got.loc["mixup-GAN (α = 0.2) covers more modes than ERM-GAN on the ring problem (paper (Section "
+                         "3.7, Figure 5))"]
+    assert ring_modes["Δ [95 % CI]"].startswith("+") and "stability" in with_gan.attrs["regimes"]["gan"]
+    # a run of another protocol in the same folder changes nothing (chapter 11 does not show it either)
+    one = json.loads(next(gan_dir.glob("ring_mixup_s0_*.json")).read_text())
+    one["config"]["generator_loss"] = "non_saturating"
+    (gan_dir / "ring_mixup_s0_0000000000.json").write_text(json.dumps(one))
+    again = views.all_paired_verdicts(tmp_path, "cpu", dataset=None, gan_params=prm)
+    assert again[again["table"] == "gan"].equals(with_gan[with_gan["table"] == "gan"])
+    empty = views.all_paired_verdicts(tmp_path, "cpu", dataset=None, gan_params={**prm, "results_dir": str(tmp_path)})
+    assert "gan" not in set(empty["table"]) and "no runs" in empty.attrs["regimes"]["gan"]
+    with pytest.raises(ValueError, match="gan_params: iterations"):
+        views.all_paired_verdicts(tmp_path, "cpu", dataset=None, gan_params={**prm, "iterations": 0})
 
 
 # ---------------------------------------------------------------------------------------------- headless (issue 16)

@@ -189,6 +189,12 @@ def test_tiny_real_table_then_rerun_recomputes_nothing(tmp_path, capsys):
     assert rc == 0 and "all 1 run(s) already done" in stdout, err
     md = (out / "tables" / "uci.md").read_text()
     assert "| ERM | iris | 1/1 |" in md and "| mixup + label smoothing ε=0.1 | iris | 1/1 |" in md
+    # nor does a sweep of other seeds: the file keeps the declared seed's numbers, the printed table is seed 1's
+    before = (out / "tables" / "uci.csv").read_text()
+    rc, stdout, err = _cli(["table", "uci", "--scale", "smoke", "--rows", "ERM", "--seeds", "1", "--out", str(out)],
+                           capsys)
+    assert rc == 0 and len(_run_files(out)) == 5, err
+    assert (out / "tables" / "uci.csv").read_text() == before
 
 
 def test_image_table_summary_keeps_not_run_rows_and_labels_cifar_numbers(tmp_path):

@@ -288,6 +288,31 @@ def test_gan_claims_have_the_paired_claims_shape_and_refuse_mixed_settings():
         gan.gan_claims([other] + runs[1:])
 
 
+def test_chapter_runs_are_the_runs_of_the_chapters_parameters(tmp_path):
+    params = dict(problems=["ring"], alpha=0.2, n_seeds=2, results_dir=str(tmp_path),
+                  **{k: v for k, v in TINY.items() if k != "n_eval"})
+    base = GANConfig(problem="ring", alpha=0.0, **{k: v for k, v in TINY.items() if k != "n_eval"})
+    made = gan.gan_runs(base, problems=["ring"], alphas=(0.0, 0.2), seeds=[0, 1], out=tmp_path)
+    # another protocol in the same folder (the chapter re-run with -p generator_loss non_saturating)
+    gan.gan_runs(GANConfig.from_dict({**base.to_dict(), "generator_loss": "non_saturating"}), problems=["ring"],
+                 alphas=(0.0, 0.2), seeds=[0], out=tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == 6
+    runs = gan.chapter_runs(params)
+    assert [r["run_id"] for r in runs] == [r["run_id"] for r in made]  # the chapter's grid, in its order
+    assert {r["config"]["generator_loss"] for r in runs} == {"saturating"}
+    assert len(gan.gan_claims(runs)) == 3  # one protocol: judged, where all runs of the folder would be refused
+    with pytest.raises(ValueError, match="different GAN settings"):
+        gan.gan_claims(gan.load_gan_results(tmp_path))
+    assert len(gan.chapter_runs({**params, "n_seeds": 2, "problems": ["ring", "grid"]})) == 4  # no grid runs yet
+    assert gan.chapter_runs({**params, "results_dir": str(tmp_path / "none")}) == []
+    with pytest.raises(ValueError, match="gan_params: results_dir"):
+        gan.chapter_runs({**params, "results_dir": None})
+    with pytest.raises(ValueError, match="gan_params: alpha"):
+        gan.chapter_runs({**params, "alpha": -1})
+    with pytest.raises(ValueError, match="gan_params must be a mapping"):
+        gan.chapter_runs("results/gan")
+
+
 def test_chapter_parameters_are_checked_by_name():
     ok = gan.check_params(problems=["ring"], alpha=0.2, iterations=10, n_seeds=2, results_dir=None)
     assert ok["problems"] == ["ring"]
