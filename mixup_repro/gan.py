@@ -44,6 +44,7 @@ from .gan_train import (
     mode_centers,
     mode_coverage,
     read_gan_result,
+    read_valid_gan_results,
     sample_toy,
     scaled_snapshot_iters,
     train_gan,
@@ -146,10 +147,7 @@ def chapter_runs(params: Mapping[str, Any]) -> list[dict]:
     ``problems`` all of :data:`GAN_PROBLEMS`, ``alpha`` 0.2 and ``n_seeds`` 5. Raises ``ValueError`` naming a bad
     parameter, or ``results_dir`` when it is missing; a folder that does not exist holds no runs (an empty list).
     """
-    import warnings
     from pathlib import Path
-
-    from .results import ResultsError
 
     p = check_gan_params("gan_params", params)
     if p.get("results_dir") is None:
@@ -158,19 +156,9 @@ def chapter_runs(params: Mapping[str, Any]) -> list[dict]:
     folder = Path(p["results_dir"])
     problems, alpha = p.get("problems", list(GAN_PROBLEMS)), p.get("alpha", 0.2)
     base = GANConfig(problem=problems[0], alpha=0.0, **{k: v for k, v in p.items() if k not in _CHAPTER_GRID})
-    runs = []
-    for problem in problems:
-        for seed in range(p.get("n_seeds", 5)):
-            for a in (0.0, alpha):
-                cfg = GANConfig.from_dict({**base.to_dict(), "problem": problem, "alpha": a, "seed": seed})
-                path = folder / f"{gan_run_id(cfg)}.json"
-                if not path.is_file():
-                    continue
-                try:
-                    runs.append(read_gan_result(path))
-                except ResultsError as e:
-                    warnings.warn(f"skipping {e}", UserWarning, stacklevel=2)
-    return runs
+    paths = [folder / f"{gan_run_id(GANConfig.from_dict({**base.to_dict(), 'problem': q, 'alpha': a, 'seed': s}))}.json"
+             for q in problems for s in range(p.get("n_seeds", 5)) for a in (0.0, alpha)]
+    return read_valid_gan_results([f for f in paths if f.is_file()])
 
 
 def _cmd_gan(args) -> int:

@@ -394,19 +394,25 @@ def read_gan_result(path) -> dict:
 def load_gan_results(folder) -> list[dict]:
     """Every valid GAN results file in ``folder`` (sorted by name); invalid ones are skipped with a warning
     naming the file; a missing folder gives an empty list."""
+
+    folder = Path(folder)
+    files = sorted(f for f in folder.glob("*.json") if not f.name.startswith(".")) if folder.is_dir() else []
+    return read_valid_gan_results(files)
+
+
+def read_valid_gan_results(paths) -> list[dict]:
+    """The GAN results files ``paths``, read and validated in order; an invalid one is skipped with a warning
+    naming the file."""
     import warnings
 
     from .results import ResultsError
 
-    folder = Path(folder)
     out = []
-    for f in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        if f.name.startswith("."):
-            continue
+    for f in paths:
         try:
             out.append(read_gan_result(f))
         except ResultsError as e:
-            warnings.warn(f"skipping {e}", UserWarning, stacklevel=2)
+            warnings.warn(f"skipping {e}", UserWarning, stacklevel=3)
     return out
 
 
