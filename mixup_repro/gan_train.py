@@ -394,7 +394,6 @@ def read_gan_result(path) -> dict:
 def load_gan_results(folder) -> list[dict]:
     """Every valid GAN results file in ``folder`` (sorted by name); invalid ones are skipped with a warning
     naming the file; a missing folder gives an empty list."""
-
     folder = Path(folder)
     files = sorted(f for f in folder.glob("*.json") if not f.name.startswith(".")) if folder.is_dir() else []
     return read_valid_gan_results(files)
