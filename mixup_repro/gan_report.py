@@ -125,7 +125,7 @@ def gan_claims(runs: Iterable[Mapping], *, statistic: str = "late"):
         name, direction = GAN_METRICS[r["metric"]]
         more = "more" if direction > 0 else "less"
         what = {"modes_covered": "covers more modes", "hq_share": "puts more of its points near a mode",
-                "energy_distance": "ends closer to the target (a smaller energy distance)"}.get(
+                "energy_distance": "is closer to the target (a smaller energy distance)"}.get(
                     r["metric"], f"has {more} {name}")
         ok = r["n"] >= 2
         out.append({"claim": f"mixup-GAN (α = {r['alpha']:g}) {what} than ERM-GAN on the {r['problem']} problem",

@@ -167,9 +167,11 @@ def regime_check(erm_records: Sequence[Mapping]) -> dict:
     reached = all(v < REGIME_TRAIN_ERROR for v in per_seed.values())
     worst = max(per_seed.values())
     ep = [e for e in epochs.values() if e is not None]
-    when = (f", first below 1 % at epoch {_span(min(ep), max(ep), '{}')}" if ep else "")
     total = next(iter(erm_records), {}).get("config", {}).get("epochs")
-    of = f" of {total}" if total else ""
+    if ep:
+        when = f", first below 1 % at epoch {_span(min(ep), max(ep), '{}')}" + (f" of {total}" if total else "")
+    else:  # never below 1 %: say how long the runs were
+        when = f" after {total} epochs" if total else ""
     text = (f"ERM's final training error {_span(min(per_seed.values()), worst, '{:.2f}')} % over {len(per_seed)} "
-            f"seed(s){when}{of}: " + ("regime reached" if reached else "regime NOT reached"))
+            f"seed(s){when}: " + ("regime reached" if reached else "regime NOT reached"))
     return {"reached": reached, "final_train_error": per_seed, "epoch_below_1": epochs, "text": text}

@@ -278,7 +278,7 @@ def test_gan_claims_have_the_paired_claims_shape_and_refuse_mixed_settings():
     lo, hi = stats.t.interval(0.95, 4, loc=d.mean(), scale=stats.sem(d))
     assert modes["Δ = A − B"] == "+3.800" and modes["95 % CI"] == f"[{lo:+.3f}, {hi:+.3f}]"
     assert modes["n"] == 5 and modes["verdict"] == "reproduced" and modes["source"] == gan.GAN_SOURCE
-    ed = c.loc["mixup-GAN (α = 0.2) ends closer to the target (a smaller energy distance) than ERM-GAN on the ring "
+    ed = c.loc["mixup-GAN (α = 0.2) is closer to the target (a smaller energy distance) than ERM-GAN on the ring "
                "problem"]
     assert ed["Δ = A − B"] == "+0.070" and ed["verdict"] == "reversed"  # larger distance: against the paper
     one = gan.gan_claims(runs[:1] + runs[5:6])  # one paired seed: no interval, no test
