@@ -37,6 +37,7 @@ from .gan_train import (
     GANGenerator,
     discriminator_loss,
     energy_distance,
+    gan_grid,
     gan_run_id,
     gan_runs,
     generator_loss,
@@ -154,10 +155,11 @@ def chapter_runs(params: Mapping[str, Any]) -> list[dict]:
         raise ValueError("gan_params: results_dir is missing or None; give the folder of chapter 11's results "
                          "files, e.g. results/gan")
     folder = Path(p["results_dir"])
-    problems, alpha = p.get("problems", list(GAN_PROBLEMS)), p.get("alpha", 0.2)
+    problems = p.get("problems", list(GAN_PROBLEMS))
     base = GANConfig(problem=problems[0], alpha=0.0, **{k: v for k, v in p.items() if k not in _CHAPTER_GRID})
-    paths = [folder / f"{gan_run_id(GANConfig.from_dict({**base.to_dict(), 'problem': q, 'alpha': a, 'seed': s}))}.json"
-             for q in problems for s in range(p.get("n_seeds", 5)) for a in (0.0, alpha)]
+    grid = gan_grid(base, problems=problems, alphas=(0.0, p.get("alpha", GANConfig.alpha)),
+                    seeds=range(p.get("n_seeds", 5)))
+    paths = [folder / f"{gan_run_id(cfg)}.json" for cfg in grid]
     return read_valid_gan_results([f for f in paths if f.is_file()])
 
 

@@ -599,22 +599,25 @@ def train_gan(config: GANConfig, *, out=None, force: bool = False, quiet: bool =
     return record
 
 
-def gan_runs(base: GANConfig | Mapping[str, Any], *, problems: Sequence[str] = GAN_PROBLEMS,
-             alphas: Sequence[float] = (0.0, 0.2), seeds: Sequence[int] = range(5), out=None,
-             quiet: bool = True) -> list[dict]:
-    """The runs of the chapter: every (problem, α, seed) of the grid on top of ``base`` (a GANConfig or a
-    mapping of its fields); results files in ``out`` are read back, only the missing runs are trained."""
+def gan_grid(base: GANConfig | Mapping[str, Any], *, problems: Sequence[str] = GAN_PROBLEMS,
+             alphas: Sequence[float] = (0.0, 0.2), seeds: Sequence[int] = range(5)) -> list[GANConfig]:
+    """The configs of every (problem, α, seed) of the grid on top of ``base`` (a GANConfig or a mapping of its
+    fields), seed by seed within each problem (an interrupted sweep leaves complete ERM/mixup pairs)."""
     base = base.to_dict() if isinstance(base, GANConfig) else dict(base)
     problems = [check_choice("problem", p, GAN_PROBLEMS) for p in problems]
     alphas = [check_alpha(a) for a in alphas]
     seeds = [check_int("seed", s, low=0) for s in seeds]
     if not problems or not alphas or not seeds:
         raise ValueError("problems, alphas and seeds must each hold at least one value")
-    runs = []
-    for p in problems:
-        for s in seeds:  # seed by seed: an interrupted sweep leaves complete ERM/mixup pairs
-            for a in alphas:
-                cfg = GANConfig.from_dict({**base, "problem": p, "alpha": a, "seed": s})
-                runs.append(train_gan(cfg, out=out, quiet=quiet))
-    return runs
+    return [GANConfig.from_dict({**base, "problem": p, "alpha": a, "seed": s})
+            for p in problems for s in seeds for a in alphas]
+
+
+def gan_runs(base: GANConfig | Mapping[str, Any], *, problems: Sequence[str] = GAN_PROBLEMS,
+             alphas: Sequence[float] = (0.0, 0.2), seeds: Sequence[int] = range(5), out=None,
+             quiet: bool = True) -> list[dict]:
+    """The runs of the chapter: every config of :func:`gan_grid`; results files in ``out`` are read back, only
+    the missing runs are trained."""
+    return [train_gan(cfg, out=out, quiet=quiet) for cfg in gan_grid(base, problems=problems, alphas=alphas,
+                                                                       seeds=seeds)]
 
