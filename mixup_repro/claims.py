@@ -16,7 +16,7 @@ from .declare import PairedClaim
 from .frames import count_text
 from .plan import row_runs
 from .scales import fgsm_key, scale_fgsm
-from .stats import format_p, holm, judge, paired_difference, regime_check
+from .stats import holm, judge, paired_difference, regime_check, result_cells
 from .summary import run_metric, summarize
 from .tables import SELECTED_EPS_ROW, TABLES, eps_label
 
@@ -120,14 +120,8 @@ def _selected_eps_key(scale: str, out, dataset, seeds) -> str | None:
 def _claim_row(c: PairedClaim, r, padj: float, verdict: str) -> dict:
     """One line of the claims frame."""
     name, unit, _ = _unit(c.metric)
-    ok = r.n >= 2
-    return {
-        "claim": c.statement, "source": c.source, "metric": f"{name} ({'%' if unit == 'pp' else unit})",
-        "mean A": f"{r.a_mean:.2f}" if r.n else "", "mean B": f"{r.b_mean:.2f}" if r.n else "",
-        "Δ = A − B": f"{r.mean_diff:+.2f}" if r.n else "",
-        "95 % CI": f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if ok else "",
-        "p": format_p(r.p) if ok else "", "Holm p": format_p(padj) if ok else "", "n": r.n, "verdict": verdict,
-    }
+    return {"claim": c.statement, "source": c.source, "metric": f"{name} ({'%' if unit == 'pp' else unit})",
+            **result_cells(r, padj), "verdict": verdict}
 
 
 def paired_claims(table: str, scale: str, out, *, dataset: str | None = None, seeds=None):

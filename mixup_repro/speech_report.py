@@ -25,7 +25,7 @@ import statistics
 from dataclasses import dataclass
 
 from ._checks import check_choice
-from .stats import format_p, holm, judge, paired_difference, regime_check
+from .stats import holm, judge, paired_difference, regime_check, result_cells
 from .tables import SPEECH_ALPHAS, SPEECH_EPS, SPEECH_MODELS, TABLES, speech_row_label
 
 __all__ = ["SPEECH_CLAIMS", "SpeechClaim", "find_data", "plot_spectrograms", "speech_runs", "speech_confirm_configs",
@@ -300,7 +300,6 @@ def speech_claims(scale: str, out, *, seeds=None):
     for c, r, padj, models in zip(SPEECH_CLAIMS, results, adjusted, models_of):
         applicable = all(regime[m]["reached"] is not False for m in models)
         verdict = judge(r, padj, direction=c.direction, applicable=applicable)
-        ok = r.n >= 2
 
         def rowname(side, c=c):
             if c.kind == "gain":
@@ -309,11 +308,7 @@ def speech_claims(scale: str, out, *, seeds=None):
 
         unit = "ECE, %" if c.metric == "final_ece" else "test error, %"
         rows.append({"claim": c.statement, "source": c.source, "A": rowname(c.a), "B": rowname(c.b),
-                     "metric": unit, "mean A": f"{r.a_mean:.2f}" if r.n else "",
-                     "mean B": f"{r.b_mean:.2f}" if r.n else "",
-                     "Δ = A − B": f"{r.mean_diff:+.2f}" if r.n else "",
-                     "95 % CI": f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if ok else "",
-                     "p": format_p(r.p) if ok else "", "Holm p": format_p(padj) if ok else "", "n": r.n, "verdict": verdict})
+                     "metric": unit, **result_cells(r, padj), "verdict": verdict})
     frame = pd.DataFrame(rows)
     frame.attrs["regime"] = regime
     return frame

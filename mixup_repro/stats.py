@@ -30,7 +30,7 @@ import numpy as np
 from ._checks import check_real
 
 __all__ = ["VERDICTS", "VERDICT_RULES", "PairedResult", "paired_difference", "holm", "judge", "regime_check",
-           "REGIME_TRAIN_ERROR", "format_p"]
+           "REGIME_TRAIN_ERROR", "format_p", "result_cells"]
 
 VERDICTS = ("reproduced", "not detected", "reversed", "not applicable", "not tested")
 VERDICT_RULES = {
@@ -70,6 +70,16 @@ class PairedResult:
         f = f".{digits}f"
         return (f"Δ = {self.mean_diff:+{f}}{unit}, 95 % CI [{self.ci_low:+{f}}, {self.ci_high:+{f}}], "
                 f"p = {format_p(self.p, 'n/a')}, n = {self.n}")
+
+
+def result_cells(r: PairedResult, padj: float) -> dict:
+    """The shown cells of one paired claim (``mean A``, ``mean B``, ``Δ = A − B``, ``95 % CI``, ``p``, ``Holm p``,
+    ``n``), as every claims table prints them: two decimals; no interval and no p-values below 2 pairs."""
+    ok = r.n >= 2
+    return {"mean A": f"{r.a_mean:.2f}" if r.n else "", "mean B": f"{r.b_mean:.2f}" if r.n else "",
+            "Δ = A − B": f"{r.mean_diff:+.2f}" if r.n else "",
+            "95 % CI": f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}]" if ok else "",
+            "p": format_p(r.p) if ok else "", "Holm p": format_p(padj) if ok else "", "n": r.n}
 
 
 def format_p(p: float, missing: str = "") -> str:
