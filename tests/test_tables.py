@@ -44,6 +44,17 @@ def test_headline_run_ids_match_the_committed_results_files():
     assert files & {run_id(c) for _, c in table_configs("headline", "cpu")}
 
 
+def test_every_claim_is_testable_by_the_seed_plan_at_the_cpu_and_paper_scales():
+    # a claim whose row is planned with one seed can never get a paired CI: it would stay 'not tested' for good
+    # (the ε table's "selected ε" row is resolved from the validation runs when the claim is judged)
+    rows = [(name, t, c.id, t.row(key)) for name, t in TABLES.items() for c in t.claims for key in (c.a, c.b)
+            if key in {r.key for r in t.rows}]
+    assert len(rows) > 100
+    short = [(name, cid, row.key, scale) for name, t, cid, row in rows for scale in ("cpu", "paper")
+             if row.runnable(scale) and t.row_seeds(row, scale) < 2]
+    assert short == []
+
+
 def test_a_claim_naming_a_missing_row_fails_when_the_table_is_built():
     good = PairedClaim("ok", "mixup beats ERM", "paper", "t", "mixup α=1", "ERM")
     assert Table("t", "T", ROWS, claims=(good,)).claims == (good,)
