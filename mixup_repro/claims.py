@@ -170,6 +170,7 @@ def paired_claims(table: str, scale: str, out, *, dataset: str | None = None, se
     frame.attrs["regimes"] = regimes
     frame.attrs["table"] = table
     frame.attrs["regime_kinds"] = sorted({c.regime_kind for c in claims if c.regime is not None})
+    frame.attrs["directions"] = [c.direction for c in claims]  # row by row: "lower" or "higher"
     frame.attrs["p_values"] = [r.p for r in results]  # unrounded, before and after Holm's correction
     frame.attrs["holm_p"] = adjusted
     return frame
@@ -331,6 +332,8 @@ def discussion(frame, scale: str) -> str:
                            f"{r['95 % CI']}, {p_phrase('Holm p', r['Holm p'])}, n = {r['n']}"
                            for _, r in rows.iterrows())
         parts.append(f"\n\n*{verdict.capitalize()}* ({count_text(len(rows), 'claim')}):\n\n{items}\n\n")
+        if verdict == "not detected" and len(rows) >= 2 and "directions" in frame.attrs:
+            parts.append(_sign_count(rows, frame.attrs["directions"], frame.index))
     n_min = int(done["n"].min())
     if n_min < 5:
         from scipy import stats as st
@@ -344,6 +347,25 @@ def discussion(frame, scale: str) -> str:
     parts.append(f"All of this is at the {scale} scale only; it says nothing directly about the paper's full-size, "
                  "200-epoch runs.")
     return re.sub(r"[ ]*\n{2,}[ ]*", "\n\n", " ".join(parts)).strip()
+
+
+def _sign_count(rows, directions, index) -> str:
+    """How many of ``rows`` (claims not detected) have their mean paired difference on the side the claim
+    predicts: a description of the runs, not a test (the claims of a table share runs, so they are not
+    independent)."""
+    side = dict(zip(index, directions))
+    with_claim = against = 0
+    for i, r in rows.iterrows():
+        d = float(r["Δ = A − B"])
+        if d != 0:
+            if (d < 0) == (side[i] == "lower"):
+                with_claim += 1
+            else:
+                against += 1
+    return (f"Of these {len(rows)} claims not detected, {with_claim} have their mean Δ on the side the claim "
+            f"predicts and {against} on the other side{' (the rest are exactly 0)' if with_claim + against < len(rows) else ''}. "
+            f"This count describes the runs; it is not a test: the claims of one table share runs (most compare "
+            f"other rows with the same mixup runs), so they are not independent.")
 
 
 def regime_line(table: str, scale: str, out, *, dataset: str | None = None, seeds=None) -> str:

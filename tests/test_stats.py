@@ -102,6 +102,7 @@ def test_paired_claims_on_results_files(tmp_path):
     assert "in the paper's regime" in text and "at epoch 12 of 30" in text
     for _, r in frame[frame["n"] >= 2].iterrows():
         assert f"Δ = {r['Δ = A − B']}" in text and f"95 % CI {r['95 % CI']}" in text and r["verdict"] in text.lower()
+    assert "claims not detected" not in text  # one claim is not detected here: nothing to count
     # ERM did not fit its training data: every claim of the table is not applicable
     for cfg in [c for k, c in table_configs("headline", "cpu", None, [0]) if k.startswith("ERM [model=PreAct")]:
         atomic_write_json(result_path(cfg, tmp_path), _record(cfg, 40.0, 12.0))
@@ -149,3 +150,20 @@ def test_format_p_is_the_one_p_value_format_of_the_book():
     assert format_p(float("nan")) == "" and format_p(float("nan"), "n/a") == "n/a"
     r = paired_difference({0: 1.0}, {0: 0.5})  # one pair: no test
     assert r.text().startswith("n = 1 paired seed(s)")
+
+
+def test_discussion_counts_the_side_of_the_claims_not_detected():
+    import pandas as pd
+
+    rows = [("A is lower than B", "-1.00", "lower"), ("C is lower than D", "+0.50", "lower"),
+            ("E is higher than F", "+2.00", "higher"), ("G is lower than H", "+0.00", "lower")]
+    frame = pd.DataFrame([{"claim": c, "source": "paper", "metric": "test error (%)", "mean A": "1", "mean B": "1",
+                           "Δ = A − B": d, "95 % CI": "[-9.00, +9.00]", "p": "0.5", "Holm p": "1.000", "n": 3,
+                           "verdict": "not detected"} for c, d, _ in rows])
+    frame.attrs.update(regimes={}, directions=[side for *_, side in rows])
+    text = discussion(frame, "cpu")
+    assert ("Of these 4 claims not detected, 2 have their mean Δ on the side the claim predicts and 1 on the other "
+            "side (the rest are exactly 0)") in text
+    assert "it is not a test" in text
+    frame.attrs.pop("directions")  # a frame from before the directions were recorded: no count, no error
+    assert "claims not detected" not in discussion(frame, "cpu")
