@@ -364,8 +364,8 @@ def _sign_count(rows, directions, index) -> str:
                 against += 1
     return (f"Of these {len(rows)} claims not detected, {with_claim} have their mean Δ on the side the claim "
             f"predicts and {against} on the other side{' (the rest are exactly 0)' if with_claim + against < len(rows) else ''}. "
-            f"This count describes the runs; it is not a test: the claims of one table share runs (most compare "
-            f"other rows with the same mixup runs), so they are not independent.")
+            f"This count describes the runs; it is not a test: the claims of one table share runs (several "
+            f"compare different rows with the same runs), so they are not independent.")
 
 
 def regime_line(table: str, scale: str, out, *, dataset: str | None = None, seeds=None) -> str:
